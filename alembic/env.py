@@ -1,0 +1,55 @@
+"""Alembic environment: async, on the URL the caller gives or DATABASE_URL."""
+
+from __future__ import annotations
+
+import asyncio
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import pool, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from carpool.catalog.models import metadata
+from carpool.settings import load_settings
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+# Taken inside the migration transaction so that several workers starting at once migrate once.
+_MIGRATION_LOCK = 0x6361_7270_6F6F_6C  # "carpool"
+
+
+def _url() -> str:
+    url = config.attributes.get("url")
+    if url:
+        return str(url)
+    configured = load_settings().database_url
+    if configured is None:
+        raise SystemExit("alembic: set DATABASE_URL (postgresql+asyncpg://...) to migrate")
+    return configured
+
+
+def _migrate(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+    with context.begin_transaction():
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    engine = create_async_engine(_url(), poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_migrate)
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=_url(), target_metadata=metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    asyncio.run(_run_online())

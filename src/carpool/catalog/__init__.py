@@ -1,0 +1,1 @@
+"""The parts catalog: grommets, widgets and the parts that join them."""

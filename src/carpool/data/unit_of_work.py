@@ -1,0 +1,152 @@
+"""The unit of work: one connection and one transaction for everything one call does."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from carpool.data.engine import STATS_KEY, QueryStats
+from carpool.errors import CommitFailed
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# SQLSTATE classes that mean "your transaction lost a race or broke a rule": a 409, not a 500.
+_CONFLICT_SQLSTATE_PREFIXES = ("23", "40")
+
+
+class UnitOfWorkClosed(RuntimeError):
+    """Raised when a finished unit of work is asked to touch the database again."""
+
+
+class UnitOfWork:
+    """One request's database work: lazy, one transaction, serialised between tasks.
+
+    No connection is checked out until the first `run`. Every statement goes through
+    `run`, which holds a lock, so handlers running concurrently on the same unit of work
+    (batch items) take turns on its one connection. `finish` commits or rolls back and
+    returns the connection; it is idempotent and always releases.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, read_only: bool) -> None:
+        self.read_only = read_only
+        self.stats = QueryStats()
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+        self._finished = False
+
+    @property
+    def has_connection(self) -> bool:
+        """Whether a connection is checked out right now."""
+        return self._conn is not None
+
+    async def run(
+        self,
+        query: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run `query(connection, *args, **kwargs)` inside this unit's transaction."""
+        async with self._lock:
+            conn = await self._connection()
+            return await query(conn, *args, **kwargs)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[Savepoint]:
+        """A SAVEPOINT around a block; the block decides with `keep()` or `undo()`.
+
+        If the block calls neither, an exception rolls the savepoint back and a normal
+        exit releases it.
+        """
+        async with self._lock:
+            conn = await self._connection()
+            nested = await conn.begin_nested()
+        point = Savepoint(self, nested)
+        try:
+            yield point
+        except BaseException:
+            await point.undo()
+            raise
+        else:
+            await point.keep()
+
+    async def finish(self, *, commit: bool) -> None:
+        """Commit (or roll back) and release the connection; later calls do nothing.
+
+        A refused COMMIT raises `CommitFailed`; the connection is released all the same.
+        """
+        if self._finished:
+            return
+        self._finished = True
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                if commit:
+                    await conn.commit()
+                else:
+                    await conn.rollback()
+            except DBAPIError as exc:
+                raise _commit_failed(exc) from exc
+            finally:
+                await conn.close()
+
+    async def _connection(self) -> AsyncConnection:
+        if self._finished:
+            raise UnitOfWorkClosed("this unit of work has already finished")
+        if self._conn is None:
+            conn = await self._engine.connect()
+            try:
+                if self.read_only:
+                    await conn.execution_options(postgresql_readonly=True)
+                conn.sync_connection.info[STATS_KEY] = self.stats  # type: ignore[union-attr]
+                await conn.begin()
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+
+class Savepoint:
+    """A SAVEPOINT inside a unit of work, kept or undone exactly once."""
+
+    def __init__(self, uow: UnitOfWork, nested: Any) -> None:
+        self._uow = uow
+        self._nested = nested
+        self._done = False
+        self.undone = False
+
+    async def keep(self) -> None:
+        """Release the savepoint: its writes join the transaction."""
+        if not self._done:
+            self._done = True
+            async with self._uow._lock:
+                await self._nested.commit()
+
+    async def undo(self) -> None:
+        """Roll back to the savepoint: its writes are gone, the transaction goes on."""
+        if not self._done:
+            self._done = True
+            self.undone = True
+            async with self._uow._lock:
+                await self._nested.rollback()
+
+
+def _commit_failed(exc: DBAPIError) -> CommitFailed:
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or getattr(exc.orig, "pgcode", "") or "")
+    conflict = sqlstate.startswith(_CONFLICT_SQLSTATE_PREFIXES)
+    detail = (
+        "The transaction could not be committed because it conflicts with the database state;"
+        " nothing was saved."
+        if conflict
+        else "The transaction could not be committed; nothing was saved."
+    )
+    return CommitFailed(detail, conflict=conflict)

@@ -1,0 +1,76 @@
+"""Configuration: one pydantic-settings class read from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start when an environment variable holds a bad value."""
+
+
+class Settings(BaseSettings):
+    """Every knob of carpool, each read from the environment variable of the same name."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql+asyncpg:// URL; unset means an embedded PostgreSQL under DATA_DIR.",
+    )
+    data_dir: Path = Field(
+        default=Path(".data"), description="Where the embedded PostgreSQL lives."
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    db_pool_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    request_max_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    access_log: bool = False
+    batch_max_items: int = Field(default=50, ge=1, le=10_000)
+    batch_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    ws_max_in_flight: int = Field(default=16, ge=1, le=10_000)
+    ws_max_frame_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    coalesce_lookups: bool = Field(
+        default=True, description="DataLoader coalescing; turn off only to measure its effect."
+    )
+    inventory_url: str | None = Field(
+        default=None, description="Base URL of the inventory service."
+    )
+    upstream_timeout_s: float = Field(default=5.0, gt=0, le=600)
+    upstream_max_connections: int = Field(default=100, ge=1, le=10_000)
+    seed_demo_data: bool = Field(
+        default=True, description="Load a few demo rows into an empty embedded database."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value.removeprefix(prefix)
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+def load_settings() -> Settings:
+    """Read the environment; a bad value raises ConfigurationError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None

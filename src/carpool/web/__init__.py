@@ -1,0 +1,1 @@
+"""The HTTP face of carpool: the app factory, middleware, errors and JSON helpers."""

@@ -1,0 +1,66 @@
+"""The one place where exceptions become RFC 9457 problem+json answers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sanic.exceptions import SanicException
+from sanic.handlers import ErrorHandler
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from carpool import errors
+from carpool.web.responses import problem_response
+
+log = logging.getLogger("carpool.errors")
+PROBLEM_TYPE = "urn:carpool:problem:"
+
+# (status, type slug) for each error kind users can cause; the first matching class wins.
+_APP_ERRORS: tuple[tuple[type[errors.AppError], int, str], ...] = (
+    (errors.NotFound, 404, "not-found"),
+    (errors.Conflict, 409, "conflict"),
+    (errors.Invalid, 422, "validation"),
+    (errors.BadRequest, 400, "bad-request"),
+    (errors.UnsupportedMediaType, 415, "unsupported-media-type"),
+)
+
+
+def problem_for(exception: BaseException) -> HTTPResponse:
+    """The problem+json response that answers `exception`; never a stack trace."""
+    if isinstance(exception, errors.CommitFailed):
+        status = 409 if exception.conflict else 503
+        return problem_response(status, exception.detail, type_=PROBLEM_TYPE + "commit-failed")
+    if isinstance(exception, errors.AppError):
+        for kind, status, slug in _APP_ERRORS:
+            if isinstance(exception, kind):
+                field_errors = getattr(exception, "errors", ())
+                return problem_response(
+                    status, exception.detail, type_=PROBLEM_TYPE + slug, errors=field_errors
+                )
+    if isinstance(exception, SanicException):
+        return _sanic_problem(exception)
+    log.error("unhandled exception", exc_info=exception)
+    return problem_response(500, "An unexpected error occurred; it has been logged.")
+
+
+def _sanic_problem(exception: SanicException) -> HTTPResponse:
+    status = int(exception.status_code)
+    headers: dict[str, Any] = dict(getattr(exception, "headers", None) or {})
+    detail = str(exception) or "The request could not be handled."
+    if status >= 500:
+        log.error("server error", exc_info=exception)
+        detail = "An unexpected error occurred; it has been logged."
+    return problem_response(status, detail, headers=headers)
+
+
+class ProblemErrorHandler(ErrorHandler):
+    """Sanic's error handler, answering every error (its own included) as problem+json."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        return problem_for(exception)
+
+    @staticmethod
+    def log(request: Request, exception: Exception) -> None:
+        # problem_for logs what deserves it; Sanic's own logging would print 4xx tracebacks.
+        return None

@@ -1,0 +1,103 @@
+"""Reading what a request carries: a JSON body into a model, ids, pagination and flags."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from sanic.request import Request
+
+from carpool.errors import BadRequest, FieldError, Invalid, NotFound, UnsupportedMediaType
+
+M = TypeVar("M", bound=BaseModel)
+ID_MAX = 2**63 - 1
+PAGE_DEFAULT = 50
+PAGE_MAX = 500
+
+
+def body_as(request: Request, model: type[M]) -> M:
+    """The JSON body validated as `model`: 415 if not JSON, 400 if unreadable, 422 if invalid."""
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType("Send the body as application/json.")
+    try:
+        data = orjson.loads(request.body or b"")
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid("The request body is invalid.", field_errors(exc)) from None
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """pydantic's errors as FieldErrors pointing (JSON Pointer) at the offending values."""
+    out = []
+    for error in exc.errors(include_url=False):
+        pointer = "".join(f"/{_escape(part)}" for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "string_pattern_mismatch":
+            message = "String must not contain NUL characters"
+        out.append(FieldError(message, pointer=pointer))
+    return out
+
+
+def _escape(part: object) -> str:
+    return str(part).replace("~", "~0").replace("/", "~1")
+
+
+def existing_id(value: int, kind: str) -> int:
+    """`value` if it could be an id; an id no row can have is simply not found."""
+    if not 1 <= value <= ID_MAX:
+        raise NotFound(f"{kind} {value} does not exist")
+    return value
+
+
+def page_params(request: Request) -> tuple[int, int]:
+    """`(after_id, limit)` from `?cursor=` and `?limit=` (422 for bad values)."""
+    limit_text = request.args.get("limit")
+    limit = PAGE_DEFAULT
+    if limit_text is not None:
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= PAGE_MAX:
+            raise Invalid(
+                "The query is invalid.",
+                [FieldError(f"limit must be an integer from 1 to {PAGE_MAX}", parameter="limit")],
+            )
+        limit = int(limit_text)
+    cursor = request.args.get("cursor")
+    return (decode_cursor(cursor) if cursor is not None else 0), limit
+
+
+def encode_cursor(last_id: int) -> str:
+    """An opaque cursor meaning "after `last_id`"."""
+    return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The id a cursor made by `encode_cursor` points after (422 if it is not one)."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix == "after" and number.isdigit() and int(number) <= ID_MAX:
+            return int(number)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise Invalid(
+        "The query is invalid.",
+        [FieldError("cursor is not one this API returned", parameter="cursor")],
+    )
+
+
+def flag_list(request: Request, name: str, allowed: frozenset[str]) -> frozenset[str]:
+    """The comma-separated values of `?name=`, each one of `allowed` (422 otherwise)."""
+    values = {v for raw in request.args.getlist(name, []) for v in raw.split(",") if v}
+    unknown = sorted(values - allowed)
+    if unknown:
+        raise Invalid(
+            "The query is invalid.",
+            [FieldError(f"unknown {name} value(s): {', '.join(unknown)}", parameter=name)],
+        )
+    return frozenset(values)

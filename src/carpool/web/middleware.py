@@ -1,0 +1,51 @@
+"""Request middleware: a unit of work per request, finalised before the answer leaves."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sanic import Sanic
+from sanic.request import Request
+from sanic.response import BaseHTTPResponse, HTTPResponse
+
+from carpool.data.unit_of_work import UnitOfWork
+from carpool.web.errors import problem_for
+
+UnitOfWorkFactory = Callable[..., Awaitable[UnitOfWork]]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def finish_unit_of_work(uow: UnitOfWork, response: BaseHTTPResponse) -> BaseHTTPResponse:
+    """Commit (unsafe, status < 400) or roll back; a refused COMMIT replaces the answer.
+
+    Returns the response to send: `response` itself, or a problem if the commit failed.
+    """
+    commit = not uow.read_only and response.status < 400
+    try:
+        await uow.finish(commit=commit)
+    except Exception as exc:
+        response = problem_for(exc)
+    response.headers["server-timing"] = uow.stats.server_timing()
+    return response
+
+
+def install(app: Sanic[Any, Any], unit_of_work: UnitOfWorkFactory) -> None:
+    """Attach a fresh unit of work to every request and finalise it on the way out.
+
+    Finalisation runs in the (single) response middleware so that a failed COMMIT can
+    still change the status; Sanic logs and swallows exceptions raised there, so none is.
+    """
+
+    async def begin(request: Request) -> None:
+        request.ctx.uow = await unit_of_work(read_only=request.method in SAFE_METHODS)
+
+    async def finish(request: Request, response: BaseHTTPResponse) -> HTTPResponse | None:
+        uow: UnitOfWork | None = getattr(request.ctx, "uow", None)
+        if uow is None:
+            return None
+        final = await finish_unit_of_work(uow, response)
+        return final if isinstance(final, HTTPResponse) and final is not response else None
+
+    app.register_middleware(begin, "request", priority=1000)
+    app.register_middleware(finish, "response", priority=1000)

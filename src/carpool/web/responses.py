@@ -1,0 +1,54 @@
+"""JSON and problem+json responses, all encoded once, by orjson."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from sanic.response import HTTPResponse
+
+from carpool.errors import FieldError
+
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+_OPTIONS = orjson.OPT_UTC_Z
+
+
+def dumps(value: Any) -> bytes:
+    """The project's one JSON encoder (UTC datetimes end in Z)."""
+    return orjson.dumps(value, option=_OPTIONS)
+
+
+def json_response(
+    value: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> HTTPResponse:
+    """`value` encoded as application/json."""
+    return HTTPResponse(dumps(value), status=status, headers=headers, content_type=JSON)
+
+
+def empty_response(*, status: int = 204) -> HTTPResponse:
+    """A response with no body (204 No Content)."""
+    return HTTPResponse(None, status=status)
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    title: str | None = None,
+    errors: Sequence[FieldError] = (),
+    headers: dict[str, str] | None = None,
+) -> HTTPResponse:
+    """An RFC 9457 problem+json response."""
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [error.as_dict() for error in errors]
+    return HTTPResponse(dumps(body), status=status, headers=headers, content_type=PROBLEM_JSON)

@@ -1,0 +1,119 @@
+"""Fixtures: one real PostgreSQL and one app per test session; every test starts on empty tables."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from container import Container
+from dependency_injector import providers
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from carpool.data import embedded, migrations
+from carpool.settings import Settings
+from carpool.web.app import create_app
+from tests import probe_routes
+
+TABLES = "widget_parts, widgets, grommets"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """TEST_DATABASE_URL, or a throwaway embedded PostgreSQL; migrated to head."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        url = Settings(database_url=configured).database_url
+        assert url is not None
+        migrations.upgrade_sync(url)
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="carpool-test-") as tmp:
+        server, url = embedded.start_embedded(Path(tmp) / "pg", cleanup_mode="delete")
+        try:
+            migrations.upgrade_sync(url)
+            yield url
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def admin_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine of the tests' own, outside the app, to look at and reset the database."""
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    yield engine
+    await engine.dispose()
+
+
+def make_container(database_url: str, **overrides: Any) -> Container:
+    """A Container on the test database with settings overridden as the test needs."""
+    container = Container()
+    settings = Settings(database_url=database_url, seed_demo_data=False, **overrides)
+    container.settings.override(providers.Object(settings))
+    return container
+
+
+@pytest.fixture(scope="session")
+async def container(database_url: str) -> Container:
+    return make_container(database_url)
+
+
+@pytest.fixture(scope="session")
+async def app(container: Container) -> AsyncIterator[Any]:
+    application = create_app(container)
+    application.blueprint(probe_routes.blueprint)
+    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def session_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as http:
+        yield http
+
+
+@pytest.fixture
+async def client(
+    session_client: httpx.AsyncClient, engine: AsyncEngine
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over ASGI; after the test, its pool must have nothing checked out."""
+    yield session_client
+    assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
+
+
+@pytest.fixture(scope="session")
+async def engine(app: Any, container: Container) -> AsyncEngine:
+    """The app's own engine (to inspect its pool)."""
+    resolved: AsyncEngine = await container.engine()
+    return resolved
+
+
+async def wait_for_idle_pool(engine: AsyncEngine, timeout: float = 5.0) -> int:
+    """Checked-out connections once they have had `timeout` seconds to come back."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while engine.pool.checkedout() and asyncio.get_running_loop().time() < deadline:  # type: ignore[attr-defined]
+        await asyncio.sleep(0.02)
+    return int(engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+async def clean_database(admin_engine: AsyncEngine) -> None:
+    """Every test starts on empty tables."""
+    async with admin_engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+
+
+async def count(admin_engine: AsyncEngine, table: str, where: str = "true") -> int:
+    """Rows of `table` matching `where`, seen from outside the app."""
+    async with admin_engine.connect() as conn:
+        result = await conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"))
+        return int(result.scalar_one())

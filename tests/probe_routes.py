@@ -1,0 +1,92 @@
+"""Test-only routes that drive the unit of work into each of its endings."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from carpool.catalog.models import grommets
+from carpool.web.responses import json_response, problem_response
+
+blueprint = Blueprint("probe", url_prefix="/_probe")
+
+
+async def _insert(conn: AsyncConnection, name: str) -> None:
+    await conn.execute(insert(grommets).values(name=name, material="probe", diameter_mm=1.0))
+
+
+async def _failing_commit(conn: AsyncConnection) -> None:
+    # A deferred unique constraint is only checked at COMMIT: the commit itself fails.
+    await conn.execute(
+        text(
+            "CREATE TEMP TABLE probe_deferred (v int UNIQUE DEFERRABLE INITIALLY DEFERRED)"
+            " ON COMMIT DROP"
+        )
+    )
+    await conn.execute(text("INSERT INTO probe_deferred VALUES (1), (1)"))
+
+
+@blueprint.post("/commit-fails")
+async def commit_fails(request: Request) -> HTTPResponse:
+    await request.ctx.uow.run(_insert, request.args.get("name", "doomed"))
+    await request.ctx.uow.run(_failing_commit)
+    return json_response({"written": True}, status=201)
+
+
+@blueprint.get("/write")
+async def write_in_get(request: Request) -> HTTPResponse:
+    await request.ctx.uow.run(_insert, "written-by-get")
+    return json_response({"written": True})
+
+
+@blueprint.post("/raise")
+async def raise_after_write(request: Request) -> HTTPResponse:
+    await request.ctx.uow.run(_insert, "written-then-raised")
+    raise RuntimeError("boom: a secret stack detail")
+
+
+@blueprint.post("/status/<status:int>")
+async def status_after_write(request: Request, status: int) -> HTTPResponse:
+    await request.ctx.uow.run(_insert, f"written-then-{status}")
+    return problem_response(status, "the handler chose this status")
+
+
+@blueprint.post("/write")
+async def write(request: Request) -> HTTPResponse:
+    await request.ctx.uow.run(_insert, request.args.get("name", "written"))
+    return json_response({"written": True}, status=201)
+
+
+async def _sleep(conn: AsyncConnection, seconds: float) -> float:
+    await conn.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+    return seconds
+
+
+@blueprint.get("/sleep")
+async def sleep(request: Request) -> HTTPResponse:
+    seconds = float(request.args.get("s", "0.2"))
+    await request.ctx.uow.run(_sleep, seconds)
+    return json_response({"slept": seconds})
+
+
+@blueprint.get("/nap")
+async def nap(request: Request) -> HTTPResponse:
+    """Sleeps in Python, not in the database (no connection held)."""
+    await asyncio.sleep(float(request.args.get("s", "0.2")))
+    return json_response({"napped": True})
+
+
+async def _xact(conn: AsyncConnection) -> int:
+    return int((await conn.execute(text("SELECT pg_current_xact_id()::text::bigint"))).scalar_one())
+
+
+@blueprint.post("/xact")
+async def xact(request: Request) -> HTTPResponse:
+    xid = await request.ctx.uow.run(_xact)
+    await asyncio.sleep(0.05)
+    return json_response({"xact": xid, "uow": id(request.ctx.uow)})
