@@ -8,11 +8,13 @@ from carpool.catalog.seed import seed_demo_rows
 from carpool.data import embedded
 from carpool.data.engine import engine_resource
 from carpool.data.unit_of_work import UnitOfWork
+from carpool.observability.tracing import tracer_provider_resource
 from carpool.settings import load_settings
+from carpool.upstream import inventory
 
 
 class Container(containers.DeclarativeContainer):
-    """Settings, the database and a UnitOfWork factory (one per request)."""
+    """Settings, the database, a UnitOfWork factory (one per request), tracing, upstreams."""
 
     settings = providers.Singleton(load_settings)
 
@@ -34,4 +36,25 @@ class Container(containers.DeclarativeContainer):
         pool_timeout_s=settings.provided.db_pool_timeout_s,
     )
 
-    unit_of_work = providers.Factory(UnitOfWork, engine)
+    unit_of_work = providers.Factory(
+        UnitOfWork, engine, coalesce=settings.provided.coalesce_lookups
+    )
+
+    # None when tracing is off (OTEL_TRACES_EXPORTER unset or none).
+    tracer_provider = providers.Resource(
+        tracer_provider_resource,
+        settings.provided.otel_traces_exporter,
+        disabled=settings.provided.otel_sdk_disabled,
+    )
+
+    # The worker's one outbound HTTP session: opened at startup, closed at shutdown.
+    http_client = providers.Resource(
+        inventory.client_session,
+        timeout_s=settings.provided.upstream_timeout_s,
+        max_connections=settings.provided.upstream_max_connections,
+        tracer_provider=tracer_provider,
+    )
+
+    inventory = providers.Factory(
+        inventory.InventoryClient, http_client, base_url=settings.provided.inventory_url
+    )

@@ -90,3 +90,10 @@ async def xact(request: Request) -> HTTPResponse:
     xid = await request.ctx.uow.run(_xact)
     await asyncio.sleep(0.05)
     return json_response({"xact": xid, "uow": id(request.ctx.uow)})
+
+
+@blueprint.get("/echo")
+async def echo(request: Request) -> HTTPResponse:
+    """The request's headers and query as the handler sees them."""
+    headers = {str(name): value for name, value in request.headers.items() if name.startswith("x-")}
+    return json_response({"headers": headers, "args": dict(request.args)})

@@ -55,6 +55,22 @@ class Invalid(AppError):
         self.errors = tuple(errors)
 
 
+class TimedOut(AppError):
+    """The work did not finish in the time allowed; nothing it did was kept."""
+
+
+class Unavailable(AppError):
+    """Something the request needs is not there right now (not configured, not reachable)."""
+
+
+class UpstreamFailed(AppError):
+    """A service carpool called answered with an error or with something unreadable."""
+
+
+class UpstreamTimedOut(AppError):
+    """A service carpool called did not answer in the time allowed."""
+
+
 class CommitFailed(AppError):
     """The database refused to commit the unit of work; nothing it did was kept."""
 

@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# OTEL_TRACES_EXPORTER values carpool can honour with the packages it installs.
+TRACE_EXPORTERS = frozenset({"none", "otlp", "otlp_proto_http", "console"})
+
 
 class ConfigurationError(RuntimeError):
     """Raised at start when an environment variable holds a bad value."""
@@ -35,6 +38,9 @@ class Settings(BaseSettings):
     batch_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     ws_max_in_flight: int = Field(default=16, ge=1, le=10_000)
     ws_max_frame_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    ws_shutdown_grace_s: float = Field(
+        default=10.0, gt=0, le=600, description="Seconds frames get to finish at shutdown."
+    )
     coalesce_lookups: bool = Field(
         default=True, description="DataLoader coalescing; turn off only to measure its effect."
     )
@@ -43,6 +49,13 @@ class Settings(BaseSettings):
     )
     upstream_timeout_s: float = Field(default=5.0, gt=0, le=600)
     upstream_max_connections: int = Field(default=100, ge=1, le=10_000)
+    request_log: bool = Field(default=True, description="One JSON log line per request and item.")
+    otel_traces_exporter: str = Field(
+        default="none", description="Tracing exporters (none, otlp, console); none = tracing off."
+    )
+    otel_sdk_disabled: bool = Field(
+        default=False, description="true turns tracing off whatever else says."
+    )
     seed_demo_data: bool = Field(
         default=True, description="Load a few demo rows into an empty embedded database."
     )
@@ -58,6 +71,26 @@ class Settings(BaseSettings):
         if not value.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
         return value
+
+    @field_validator("inventory_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("otel_traces_exporter")
+    @classmethod
+    def _known_exporters(cls, value: str) -> str:
+        names = [name.strip().lower() for name in value.split(",") if name.strip()] or ["none"]
+        unknown = sorted(set(names) - TRACE_EXPORTERS)
+        if unknown:
+            raise ValueError(
+                f"unknown exporter(s) {', '.join(unknown)}; use {sorted(TRACE_EXPORTERS)}"
+            )
+        return ",".join(names)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -4,49 +4,64 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from carpool.catalog import queries
+from carpool.catalog import loaders, queries
 from carpool.catalog.queries import Row
 from carpool.data.unit_of_work import UnitOfWork
 
 
 async def grommet(uow: UnitOfWork, grommet_id: int) -> Row | None:
-    """One grommet, or None."""
-    return (await uow.run(queries.grommets_by_ids, [grommet_id])).get(grommet_id)
+    """One grommet, or None (through the unit's loader: concurrent lookups share a query)."""
+    return await loaders.grommets(uow).load(grommet_id)
 
 
-async def grommet_page(uow: UnitOfWork, *, after: int, limit: int) -> list[Row]:
-    """A page of grommets by id."""
-    return await uow.run(queries.grommet_page, after=after, limit=limit)
+async def grommet_page(uow: UnitOfWork, *, after: int, limit: int) -> tuple[list[Row], bool]:
+    """A page of grommets by id, and whether more follow it."""
+    # One row more than asked tells whether another page exists, so a last page says so.
+    rows = await uow.run(queries.grommet_page, after=after, limit=limit + 1)
+    return rows[:limit], len(rows) > limit
 
 
 async def widget(uow: UnitOfWork, widget_id: int, *, include_grommets: bool) -> Row | None:
-    """One widget with its parts (grommets embedded if asked), or None."""
-    found = await uow.run(queries.widgets_by_ids, [widget_id])
-    if widget_id not in found:
+    """One widget with its parts (grommets embedded if asked), or None; through the loaders."""
+    row = await loaders.widgets(uow).load(widget_id)
+    if row is None:
         return None
-    (assembled,) = await _with_parts(uow, [found[widget_id]], include_grommets=include_grommets)
+    (assembled,) = await _with_parts(uow, [row], include_grommets=include_grommets)
     return assembled
 
 
 async def widget_page(
     uow: UnitOfWork, *, after: int, limit: int, include_grommets: bool
-) -> list[Row]:
-    """A page of widgets by id, each with its parts (grommets embedded if asked)."""
-    rows = await uow.run(queries.widget_page, after=after, limit=limit)
-    return await _with_parts(uow, rows, include_grommets=include_grommets)
+) -> tuple[list[Row], bool]:
+    """A page of widgets by id with their parts (grommets embedded if asked); more follow?"""
+    rows = await uow.run(queries.widget_page, after=after, limit=limit + 1)
+    items = await _with_parts(uow, rows[:limit], include_grommets=include_grommets)
+    return items, len(rows) > limit
 
 
 async def _with_parts(uow: UnitOfWork, rows: Sequence[Row], *, include_grommets: bool) -> list[Row]:
     if not rows:
         return []
-    parts = await uow.run(queries.parts_by_widget_ids, [row["id"] for row in rows])
-    embedded: dict[int, Row] = {}
+    loaded = await loaders.widget_parts(uow).load_many([row["id"] for row in rows])
+    parts = [found or [] for found in loaded]
+    embedded: dict[int, Row] | None = None
     if include_grommets:
-        wanted = sorted({p["grommet_id"] for ps in parts.values() for p in ps})
-        embedded = await uow.run(queries.grommets_by_ids, wanted) if wanted else {}
-    return [
-        widget_body(row, parts[row["id"]], embedded if include_grommets else None) for row in rows
-    ]
+        embedded = await _grommets_of(uow, sorted({p["grommet_id"] for ps in parts for p in ps}))
+    return [widget_body(row, ps, embedded) for row, ps in zip(rows, parts, strict=True)]
+
+
+async def _grommets_of(uow: UnitOfWork, ids: list[int]) -> dict[int, Row]:
+    """The grommets parts name; each exists (a foreign key says so)."""
+    loader = loaders.grommets(uow)
+    found = dict(zip(ids, await loader.load_many(ids), strict=True))
+    # A miss remembered earlier in this unit may predate a grommet another transaction
+    # has since committed (READ COMMITTED): the part proves it exists, so ask once more.
+    stale = [gid for gid, row in found.items() if row is None]
+    for gid in stale:
+        loader.forget(gid)
+    if stale:
+        found.update(zip(stale, await loader.load_many(stale), strict=True))
+    return {gid: row for gid, row in found.items() if row is not None}
 
 
 def widget_body(row: Row, parts: list[Row], grommets: dict[int, Row] | None) -> Row:

@@ -6,7 +6,7 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from carpool.catalog import queries, reads
+from carpool.catalog import loaders, queries, reads
 from carpool.catalog.schemas import GrommetCreate, GrommetPatch, WidgetCreate, WidgetPatch
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.errors import NotFound
@@ -22,8 +22,8 @@ def _uow(request: Request) -> UnitOfWork:
     return uow
 
 
-def _page(items: list[queries.Row], limit: int) -> HTTPResponse:
-    cursor = encode_cursor(items[-1]["id"]) if len(items) == limit else None
+def _page(items: list[queries.Row], more: bool) -> HTTPResponse:
+    cursor = encode_cursor(items[-1]["id"]) if more and items else None
     return json_response({"items": items, "next": cursor})
 
 
@@ -41,7 +41,8 @@ def _widget_missing(widget_id: int) -> NotFound:
 @blueprint.get("/grommets")
 async def list_grommets(request: Request) -> HTTPResponse:
     after, limit = page_params(request)
-    return _page(await reads.grommet_page(_uow(request), after=after, limit=limit), limit)
+    items, more = await reads.grommet_page(_uow(request), after=after, limit=limit)
+    return _page(items, more)
 
 
 @blueprint.get("/grommets/<grommet_id:int>")
@@ -55,7 +56,9 @@ async def get_grommet(request: Request, grommet_id: int) -> HTTPResponse:
 @blueprint.post("/grommets")
 async def create_grommet(request: Request) -> HTTPResponse:
     data = body_as(request, GrommetCreate)
-    row = await _uow(request).run(queries.create_grommet, data.model_dump())
+    uow = _uow(request)
+    row = await uow.run(queries.create_grommet, data.model_dump())
+    loaders.grommet_written(uow, row["id"], row)
     return json_response(row, status=201, headers={"location": f"/grommets/{row['id']}"})
 
 
@@ -63,17 +66,21 @@ async def create_grommet(request: Request) -> HTTPResponse:
 async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     existing_id(grommet_id, "grommet")
     changes = body_as(request, GrommetPatch).model_dump(exclude_unset=True)
-    row = await _uow(request).run(queries.update_grommet, grommet_id, changes)
+    uow = _uow(request)
+    row = await uow.run(queries.update_grommet, grommet_id, changes)
     if row is None:
         raise _grommet_missing(grommet_id)
+    loaders.grommet_written(uow, grommet_id, row)
     return json_response(row)
 
 
 @blueprint.delete("/grommets/<grommet_id:int>")
 async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     existing_id(grommet_id, "grommet")
-    if not await _uow(request).run(queries.delete_grommet, grommet_id):
+    uow = _uow(request)
+    if not await uow.run(queries.delete_grommet, grommet_id):
         raise _grommet_missing(grommet_id)
+    loaders.grommet_written(uow, grommet_id, None)
     return empty_response()
 
 
@@ -84,10 +91,10 @@ async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
 async def list_widgets(request: Request) -> HTTPResponse:
     after, limit = page_params(request)
     include = "grommets" in flag_list(request, "include", _INCLUDES)
-    items = await reads.widget_page(
+    items, more = await reads.widget_page(
         _uow(request), after=after, limit=limit, include_grommets=include
     )
-    return _page(items, limit)
+    return _page(items, more)
 
 
 @blueprint.get("/widgets/<widget_id:int>")
@@ -104,8 +111,11 @@ async def get_widget(request: Request, widget_id: int) -> HTTPResponse:
 @blueprint.post("/widgets")
 async def create_widget(request: Request) -> HTTPResponse:
     data = body_as(request, WidgetCreate)
-    parts = [part.model_dump() for part in data.parts]
-    row = await _uow(request).run(queries.create_widget, data.name, parts)
+    # Parts are answered in grommet-id order, as every read of the widget answers them.
+    parts = sorted((part.model_dump() for part in data.parts), key=lambda p: p["grommet_id"])
+    uow = _uow(request)
+    row = await uow.run(queries.create_widget, data.name, parts)
+    loaders.widget_written(uow, row["id"], row, parts)
     body = reads.widget_body(row, parts, None)
     return json_response(body, status=201, headers={"location": f"/widgets/{row['id']}"})
 
@@ -119,6 +129,7 @@ async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
     row = await uow.run(queries.update_widget, widget_id, name=data.name, parts=parts)
     if row is None:
         raise _widget_missing(widget_id)
+    loaders.widget_written(uow, widget_id, row, parts)
     found = await reads.widget(uow, widget_id, include_grommets=False)
     assert found is not None
     return json_response(found)
@@ -127,6 +138,8 @@ async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
 @blueprint.delete("/widgets/<widget_id:int>")
 async def delete_widget(request: Request, widget_id: int) -> HTTPResponse:
     existing_id(widget_id, "widget")
-    if not await _uow(request).run(queries.delete_widget, widget_id):
+    uow = _uow(request)
+    if not await uow.run(queries.delete_widget, widget_id):
         raise _widget_missing(widget_id)
+    loaders.widget_written(uow, widget_id, None, None)
     return empty_response()

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from carpool.catalog.models import DIAMETER_MAX_MM, ID_MAX, MATERIAL_MAX, NAME_MAX, QUANTITY_MAX
 
@@ -16,6 +24,14 @@ Diameter = Annotated[float, Field(gt=0, le=DIAMETER_MAX_MM, allow_inf_nan=False)
 Quantity = Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
 Id = Annotated[int, Field(ge=1, le=ID_MAX)]
 MAX_PARTS = 1000
+T = TypeVar("T")
+
+
+def _refuse_null(value: T) -> T:
+    # A field validator, not the model's, so that the error points at the field.
+    if value is None:
+        raise ValueError("cannot be null")
+    return value
 
 
 class _Input(BaseModel):
@@ -37,6 +53,8 @@ class GrommetPatch(_Input):
     material: Material | None = None
     diameter_mm: Diameter | None = None
 
+    _not_null = field_validator("name", "material", "diameter_mm")(_refuse_null)
+
     @model_validator(mode="after")
     def _not_empty(self) -> GrommetPatch:
         _require_some_field(self)
@@ -50,7 +68,17 @@ class Part(_Input):
     quantity: Quantity
 
 
-Parts = Annotated[list[Part], Field(max_length=MAX_PARTS)]
+def _distinct_grommets(parts: list[Part]) -> list[Part]:
+    seen: set[int] = set()
+    for part in parts:
+        if part.grommet_id in seen:
+            raise ValueError(f"grommet {part.grommet_id} is listed more than once")
+        seen.add(part.grommet_id)
+    return parts
+
+
+# Checked on the list itself (not the model) so that the error points at /parts.
+Parts = Annotated[list[Part], Field(max_length=MAX_PARTS), AfterValidator(_distinct_grommets)]
 
 
 class WidgetCreate(_Input):
@@ -59,11 +87,6 @@ class WidgetCreate(_Input):
     name: Name
     parts: Parts = []
 
-    @model_validator(mode="after")
-    def _distinct(self) -> WidgetCreate:
-        _require_distinct_grommets(self.parts)
-        return self
-
 
 class WidgetPatch(_Input):
     """Body of `PATCH /widgets/{id}`: a new name, a new parts list (replacing the old), or both."""
@@ -71,24 +94,14 @@ class WidgetPatch(_Input):
     name: Name | None = None
     parts: Parts | None = None
 
+    _not_null = field_validator("name", "parts")(_refuse_null)
+
     @model_validator(mode="after")
-    def _valid(self) -> WidgetPatch:
+    def _not_empty(self) -> WidgetPatch:
         _require_some_field(self)
-        _require_distinct_grommets(self.parts or [])
         return self
 
 
 def _require_some_field(model: BaseModel) -> None:
     if not model.model_fields_set:
         raise ValueError("give at least one field to change")
-    for field in model.model_fields_set:
-        if getattr(model, field) is None:
-            raise ValueError(f"{field} cannot be null")
-
-
-def _require_distinct_grommets(parts: list[Part]) -> None:
-    seen: set[int] = set()
-    for part in parts:
-        if part.grommet_id in seen:
-            raise ValueError(f"grommet {part.grommet_id} is listed more than once")
-        seen.add(part.grommet_id)

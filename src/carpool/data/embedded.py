@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,11 @@ def start_embedded(pgdata: Path, *, cleanup_mode: str | None = "stop") -> tuple[
     Several processes may call this for one directory: they share one server, and the
     last one to let go stops it (with cleanup_mode "stop").
     """
-    import pgserver  # imported here: production deployments never start it
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR
+        # (CI, containers) platformdirs warns and falls back to /tmp, which is fine here.
+        warnings.simplefilter("ignore", UserWarning)
+        import pgserver  # imported here: production deployments never start it
 
     pgdata = pgdata.resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)

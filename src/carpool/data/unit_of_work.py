@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -15,6 +16,15 @@ from carpool.errors import CommitFailed
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+class Forgetful(Protocol):
+    """A per-unit loader: anything that can drop what it has loaded."""
+
+    def forget_all(self) -> None: ...
+
+
+L = TypeVar("L", bound=Forgetful)
 
 # SQLSTATE classes that mean "your transaction lost a race or broke a rule": a 409, not a 500.
 _CONFLICT_SQLSTATE_PREFIXES = ("23", "40")
@@ -31,15 +41,20 @@ class UnitOfWork:
     `run`, which holds a lock, so handlers running concurrently on the same unit of work
     (batch items) take turns on its one connection. `finish` commits or rolls back and
     returns the connection; it is idempotent and always releases.
+
+    It also owns the loaders of its work (`loader`), so that lookups of concurrent handlers
+    coalesce; `coalesce` tells the loaders whether to (off only to measure the difference).
     """
 
-    def __init__(self, engine: AsyncEngine, *, read_only: bool) -> None:
+    def __init__(self, engine: AsyncEngine, *, read_only: bool, coalesce: bool = True) -> None:
         self.read_only = read_only
+        self.coalesce = coalesce
         self.stats = QueryStats()
         self._engine = engine
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
         self._finished = False
+        self._loaders: dict[str, Forgetful] = {}
 
     @property
     def has_connection(self) -> bool:
@@ -57,6 +72,21 @@ class UnitOfWork:
             conn = await self._connection()
             return await query(conn, *args, **kwargs)
 
+    def loader(self, name: str, make: Callable[[UnitOfWork], L]) -> L:
+        """This unit's loader called `name`, made by `make(self)` the first time it is asked for.
+
+        Loaders live as long as the unit of work; one that is never asked for is never made.
+        """
+        found = self._loaders.get(name)
+        if found is None:
+            found = self._loaders[name] = make(self)
+        return cast(L, found)
+
+    def forget_loaded(self) -> None:
+        """Drop what every loader has loaded: the next loads read the database again."""
+        for loader in self._loaders.values():
+            loader.forget_all()
+
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[Savepoint]:
         """A SAVEPOINT around a block; the block decides with `keep()` or `undo()`.
@@ -71,10 +101,11 @@ class UnitOfWork:
         try:
             yield point
         except BaseException:
-            await point.undo()
+            # The original exception is what matters; a connection broken by it may refuse.
+            with contextlib.suppress(Exception):
+                await point.undo()
             raise
-        else:
-            await point.keep()
+        await point.keep()
 
     async def finish(self, *, commit: bool) -> None:
         """Commit (or roll back) and release the connection; later calls do nothing.
@@ -137,7 +168,11 @@ class Savepoint:
             self._done = True
             self.undone = True
             async with self._uow._lock:
-                await self._nested.rollback()
+                try:
+                    await self._nested.rollback()
+                finally:
+                    # What was loaded since the savepoint may show writes that are now gone.
+                    self._uow.forget_loaded()
 
 
 def _commit_failed(exc: DBAPIError) -> CommitFailed:

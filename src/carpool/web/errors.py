@@ -15,6 +15,7 @@ from carpool.web.responses import problem_response
 
 log = logging.getLogger("carpool.errors")
 PROBLEM_TYPE = "urn:carpool:problem:"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 # (status, type slug) for each error kind users can cause; the first matching class wins.
 _APP_ERRORS: tuple[tuple[type[errors.AppError], int, str], ...] = (
@@ -23,6 +24,10 @@ _APP_ERRORS: tuple[tuple[type[errors.AppError], int, str], ...] = (
     (errors.Invalid, 422, "validation"),
     (errors.BadRequest, 400, "bad-request"),
     (errors.UnsupportedMediaType, 415, "unsupported-media-type"),
+    (errors.TimedOut, 504, "timeout"),
+    (errors.Unavailable, 503, "unavailable"),
+    (errors.UpstreamFailed, 502, "upstream-failed"),
+    (errors.UpstreamTimedOut, 504, "upstream-timeout"),
 )
 
 
@@ -54,11 +59,26 @@ def _sanic_problem(exception: SanicException) -> HTTPResponse:
     return problem_response(status, detail, headers=headers)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    allowed = []
+    for method in _METHODS:
+        try:
+            request.app.router.get(request.path, method, request.headers.getone("host", None))
+        except SanicException:
+            continue
+        allowed.append(method)
+    return allowed
+
+
 class ProblemErrorHandler(ErrorHandler):
     """Sanic's error handler, answering every error (its own included) as problem+json."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
-        return problem_for(exception)
+        response = problem_for(exception)
+        if response.status == 405 and "allow" not in response.headers:
+            # Sanic's router forgets the allowed methods of dynamic routes; 405 must say them.
+            response.headers["allow"] = ", ".join(_allowed_methods(request))
+        return response
 
     @staticmethod
     def log(request: Request, exception: Exception) -> None:

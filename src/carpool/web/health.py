@@ -1,17 +1,52 @@
-"""Liveness: answers without touching the database."""
+"""Liveness (`/health`: no database touch) and readiness (`/ready`: database up, schema at head)."""
 
 from __future__ import annotations
+
+import asyncio
+import functools
+import logging
 
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from carpool.data import migrations
+from carpool.data.unit_of_work import UnitOfWork
+from carpool.errors import Unavailable
 from carpool.web.responses import json_response
 
 blueprint = Blueprint("health")
+log = logging.getLogger("carpool.health")
+# A readiness probe must answer, not wait for the pool or a hung server for long.
+READY_TIMEOUT_S = 5.0
 
 
 @blueprint.get("/health")
 async def health(request: Request) -> HTTPResponse:
     """The process is up and serving."""
     return json_response({"status": "ok"})
+
+
+@blueprint.get("/ready")
+async def ready(request: Request) -> HTTPResponse:
+    """200 if the database answers and its schema is at the migrations' head; else 503."""
+    uow: UnitOfWork = request.ctx.uow
+    head = await asyncio.to_thread(_head_revision)
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            current = await uow.run(migrations.current_revision)
+    except Exception as exc:
+        log.warning("not ready: database unreachable (%s: %s)", type(exc).__name__, exc)
+        raise Unavailable("The database is not reachable.") from None
+    if current != head:
+        raise Unavailable(
+            f"The database schema is at revision {current or 'none'};"
+            f" this build needs {head}. Run the migrations."
+        )
+    return json_response({"status": "ready", "revision": current})
+
+
+@functools.cache
+def _head_revision() -> str | None:
+    # The migration scripts alone define the head: no database URL is needed to read it.
+    return migrations.head_revision("")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import TypeVar
 
 import orjson
@@ -16,6 +17,8 @@ M = TypeVar("M", bound=BaseModel)
 ID_MAX = 2**63 - 1
 PAGE_DEFAULT = 50
 PAGE_MAX = 500
+# ASCII digits only, and few of them: str.isdigit() takes '²' and int() refuses 5000 digits.
+_NUMBER = re.compile(r"[0-9]{1,19}")
 
 
 def body_as(request: Request, model: type[M]) -> M:
@@ -41,6 +44,8 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "string_pattern_mismatch":
             message = "String must not contain NUL characters"
+        elif error["type"] == "model_type":  # pydantic's message names our classes
+            message = "Input should be a JSON object"
         out.append(FieldError(message, pointer=pointer))
     return out
 
@@ -61,7 +66,7 @@ def page_params(request: Request) -> tuple[int, int]:
     limit_text = request.args.get("limit")
     limit = PAGE_DEFAULT
     if limit_text is not None:
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= PAGE_MAX:
+        if not _NUMBER.fullmatch(limit_text) or not 1 <= int(limit_text) <= PAGE_MAX:
             raise Invalid(
                 "The query is invalid.",
                 [FieldError(f"limit must be an integer from 1 to {PAGE_MAX}", parameter="limit")],
@@ -81,7 +86,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
-        if prefix == "after" and number.isdigit() and int(number) <= ID_MAX:
+        if prefix == "after" and _NUMBER.fullmatch(number) and int(number) <= ID_MAX:
             return int(number)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass

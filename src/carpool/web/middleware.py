@@ -10,6 +10,7 @@ from sanic.request import Request
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from carpool.data.unit_of_work import UnitOfWork
+from carpool.observability import logs
 from carpool.web.errors import problem_for
 
 UnitOfWorkFactory = Callable[..., Awaitable[UnitOfWork]]
@@ -30,21 +31,27 @@ async def finish_unit_of_work(uow: UnitOfWork, response: BaseHTTPResponse) -> Ba
     return response
 
 
-def install(app: Sanic[Any, Any], unit_of_work: UnitOfWorkFactory) -> None:
+def install(
+    app: Sanic[Any, Any], unit_of_work: UnitOfWorkFactory, *, request_log: bool = False
+) -> None:
     """Attach a fresh unit of work to every request and finalise it on the way out.
 
     Finalisation runs in the (single) response middleware so that a failed COMMIT can
     still change the status; Sanic logs and swallows exceptions raised there, so none is.
+    The same middleware stamps `X-Request-ID` on every answer and writes the request's
+    log line (if `request_log`): Sanic skips later response middleware once one answers.
     """
 
     async def begin(request: Request) -> None:
+        logs.mark_start(request)
         request.ctx.uow = await unit_of_work(read_only=request.method in SAFE_METHODS)
 
     async def finish(request: Request, response: BaseHTTPResponse) -> HTTPResponse | None:
         uow: UnitOfWork | None = getattr(request.ctx, "uow", None)
-        if uow is None:
-            return None
-        final = await finish_unit_of_work(uow, response)
+        final = response if uow is None else await finish_unit_of_work(uow, response)
+        final.headers[logs.REQUEST_ID_HEADER] = logs.request_id(request)
+        if request_log:
+            logs.log_request(request, final, uow)
         return final if isinstance(final, HTTPResponse) and final is not response else None
 
     app.register_middleware(begin, "request", priority=1000)

@@ -1,0 +1,30 @@
+"""HTTP route of widget availability: the catalog's parts, the inventory service's stock."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from carpool.catalog.availability import widget_availability
+from carpool.errors import NotFound, Unavailable
+from carpool.upstream.inventory import NOT_CONFIGURED, InventoryClient
+from carpool.web.inputs import existing_id
+from carpool.web.responses import json_response
+
+blueprint = Blueprint("availability")
+
+
+@blueprint.get("/widgets/<widget_id:int>/availability")
+async def get_availability(request: Request, widget_id: int) -> HTTPResponse:
+    """How many of the widget the inventory's stock allows: 404, or 502/503/504 upstream."""
+    inventory: InventoryClient = request.app.ctx.inventory
+    if not inventory.configured:
+        raise Unavailable(NOT_CONFIGURED)
+    stock = partial(inventory.available, request_id=getattr(request.ctx, "request_id", None))
+    found = await widget_availability(request.ctx.uow, existing_id(widget_id, "widget"), stock)
+    if found is None:
+        raise NotFound(f"widget {widget_id} does not exist")
+    return json_response(found)

@@ -1,0 +1,216 @@
+"""`POST /batch`: many sub-requests on one unit of work, answered in one spliced document."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from carpool.compose.dispatch import SubRequest, SubResponse, capture, dispatch_subrequest
+from carpool.compose.encoding import encode_batch, is_json
+from carpool.compose.envelope import BatchItem, Envelope, parse_envelope
+from carpool.compose.references import (
+    Unresolvable,
+    referenced_ids,
+    resolve_pointer,
+    substitute_body,
+    substitute_path,
+)
+from carpool.data.unit_of_work import UnitOfWork
+from carpool.errors import BadRequest, TimedOut, UnsupportedMediaType
+from carpool.settings import Settings
+from carpool.web.responses import json_response, problem_response
+
+_FAILED_DEPENDENCY = "urn:carpool:problem:failed-dependency"
+
+
+def _failed_dependency(detail: str) -> SubResponse:
+    return capture(problem_response(424, detail, type_=_FAILED_DEPENDENCY))
+
+
+@dataclass(slots=True)
+class _Slot:
+    item: BatchItem
+    depends_on: tuple[int, ...] = ()
+    response: SubResponse | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    _document: Any = None
+
+    def document(self) -> Any:
+        """The answer as `{"status", "headers", "body"}`, for references to point into."""
+        if self._document is None:
+            assert self.response is not None
+            raw = self.response.body
+            body = orjson.loads(raw) if raw and is_json(self.response.content_type) else None
+            self._document = {
+                "status": self.response.status,
+                "headers": self.response.headers,
+                "body": body,
+            }
+        return self._document
+
+
+class BatchRun:
+    """Runs a batch's items on one unit of work, in order, as DESIGN.md's "Batch" says.
+
+    Unsafe items run one at a time in request order; the safe items between them run
+    concurrently (so their lookups coalesce). Atomic: the first failure stops the batch.
+    Non-atomic: each unsafe item runs in its own SAVEPOINT.
+    """
+
+    def __init__(self, parent: Request, envelope: Envelope, uow: UnitOfWork) -> None:
+        self._parent = parent
+        self._atomic = envelope.atomic
+        self._uow = uow
+        self._slots = [_Slot(item) for item in envelope.items]
+        self.failed_at: int | None = None
+
+    async def run(self) -> list[tuple[str, SubResponse]]:
+        """Every item's answer, in request order."""
+        self._link_dependencies()
+        for group in self._groups():
+            if self._atomic and self.failed_at is not None:
+                break
+            pending = [slot for slot in group if slot.response is None]
+            if len(pending) == 1 and not pending[0].item.safe:
+                await self._run_unsafe(pending[0])
+            elif pending:
+                await asyncio.gather(*(self._run(slot) for slot in pending))
+            self._note_failure(group)
+        return [(slot.item.id, self._final(slot)) for slot in self._slots]
+
+    def _link_dependencies(self) -> None:
+        position = {slot.item.id: index for index, slot in enumerate(self._slots)}
+        for index, slot in enumerate(self._slots):
+            item = slot.item
+            refs = {*referenced_ids(item.path), *referenced_ids(item.body)}
+            refs.update(ref for value in item.headers.values() for ref in referenced_ids(value))
+            for ref in sorted(refs):
+                if position.get(ref, index) >= index:
+                    where = "an unknown item" if ref not in position else "an item not before it"
+                    slot.response = _failed_dependency(f"it refers to {where}: {ref!r}")
+                    slot.done.set()
+                    break
+            slot.depends_on = tuple(sorted(position[ref] for ref in refs if ref in position))
+
+    def _groups(self) -> list[list[_Slot]]:
+        groups: list[list[_Slot]] = []
+        for slot in self._slots:
+            if slot.item.safe and groups and groups[-1][0].item.safe:
+                groups[-1].append(slot)
+            else:
+                groups.append([slot])
+        return groups
+
+    def _note_failure(self, group: list[_Slot]) -> None:
+        for slot in group:
+            assert slot.response is not None
+            if slot.response.status >= 400 and self.failed_at is None:
+                self.failed_at = slot.item.index
+
+    def _final(self, slot: _Slot) -> SubResponse:
+        if self._atomic and self.failed_at is not None and slot.item.index > self.failed_at:
+            failed = self._slots[self.failed_at].item.id
+            return _failed_dependency(f"not run: item {failed!r} failed and the batch is atomic")
+        assert slot.response is not None
+        return slot.response
+
+    async def _run_unsafe(self, slot: _Slot) -> None:
+        if self._atomic:
+            await self._run(slot)
+            return
+        async with self._uow.savepoint() as savepoint:
+            await self._run(slot)
+            assert slot.response is not None
+            if slot.response.status >= 400:
+                await savepoint.undo()
+
+    async def _run(self, slot: _Slot) -> None:
+        try:
+            slot.response = await self._answer(slot)
+        finally:
+            slot.done.set()
+
+    async def _answer(self, slot: _Slot) -> SubResponse:
+        for index in slot.depends_on:
+            dependency = self._slots[index]
+            await dependency.done.wait()
+            assert dependency.response is not None
+            if dependency.response.status >= 400:
+                failed = dependency.item.id
+                return _failed_dependency(f"it depends on item {failed!r}, which failed")
+        try:
+            sub = self._resolve(slot.item)
+        except Unresolvable as exc:
+            return _failed_dependency(f"a reference does not resolve: {exc}")
+        return await dispatch_subrequest(self._parent, sub, self._uow)
+
+    def _resolve(self, item: BatchItem) -> SubRequest:
+        by_id = {slot.item.id: slot for slot in self._slots}
+
+        def lookup(item_id: str, pointer: str) -> Any:
+            return resolve_pointer(by_id[item_id].document(), pointer)
+
+        body = orjson.dumps(substitute_body(item.body, lookup)) if item.has_body else None
+        headers = {name: substitute_path(value, lookup) for name, value in item.headers.items()}
+        return SubRequest(item.method, substitute_path(item.path, lookup), headers, body)
+
+
+async def run_batch(parent: Request, data: Any, uow: UnitOfWork, settings: Settings) -> bytes:
+    """Validate a decoded batch body, run it on `uow`, finish `uow`, return the answer bytes.
+
+    Raises Invalid for a bad envelope (nothing runs), TimedOut past BATCH_TIMEOUT_S and
+    CommitFailed if the database refuses the COMMIT; in each case nothing is kept.
+    """
+    envelope = parse_envelope(data, max_items=settings.batch_max_items)
+    run = BatchRun(parent, envelope, uow)
+    try:
+        async with asyncio.timeout(settings.batch_timeout_s):
+            items = await run.run()
+    except TimeoutError:
+        with contextlib.suppress(Exception):
+            await uow.finish(commit=False)
+        raise TimedOut(
+            f"The batch did not finish within {settings.batch_timeout_s:g} s;"
+            " nothing it did was kept."
+        ) from None
+    committed = not (envelope.atomic and run.failed_at is not None)
+    # Finish here, not in middleware: `committed` must be the truth, and a refused
+    # COMMIT must become the whole batch's error answer.
+    await uow.finish(commit=committed)
+    return encode_batch(committed=committed, items=items)
+
+
+def _decoded_body(request: Request) -> Any:
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType("Send the batch as application/json.")
+    try:
+        return orjson.loads(request.body or b"")
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}") from None
+
+
+def batch_routes(settings: Settings) -> Blueprint:
+    """The `/batch` routes, with the limits in `settings`."""
+    blueprint = Blueprint("batch")
+    limits = {"max_items": settings.batch_max_items, "timeout_s": settings.batch_timeout_s}
+
+    @blueprint.get("/batch")
+    async def batch_limits(request: Request) -> HTTPResponse:
+        """The limits in force, so that clients can split their work before sending it."""
+        return json_response(limits)
+
+    @blueprint.post("/batch")
+    async def batch(request: Request) -> HTTPResponse:
+        """Run every item on this request's unit of work; one answer for all."""
+        body = await run_batch(request, _decoded_body(request), request.ctx.uow, settings)
+        return HTTPResponse(body, content_type="application/json")
+
+    return blueprint

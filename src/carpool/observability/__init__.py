@@ -1,0 +1,1 @@
+"""What carpool tells its operators: JSON logs with request ids, and OpenTelemetry traces."""

@@ -1,0 +1,119 @@
+"""JSON logs: one line per request and per sub-request, each with its request id."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from opentelemetry import trace
+from pythonjsonlogger.orjson import OrjsonFormatter
+from sanic.request import Request
+from sanic.response import BaseHTTPResponse
+
+from carpool.data.unit_of_work import UnitOfWork
+from carpool.web.route_names import route_of
+
+REQUEST_ID_HEADER = "x-request-id"
+# What a client's own request id may look like; anything else is replaced, never echoed.
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+# The loggers carpool writes JSON lines to; records still propagate to the root logger.
+_LOGGERS = ("carpool", "sanic")
+_HANDLER_NAME = "carpool-json"
+
+requests_log = logging.getLogger("carpool.requests")
+
+
+def configure_logging(level: str) -> None:
+    """JSON lines on stderr for carpool's and Sanic's loggers, at `level`; idempotent."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(
+        OrjsonFormatter(
+            "{levelname}{name}{message}",
+            style="{",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",
+        )
+    )
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.setLevel(level)
+
+
+def request_id(request: Request) -> str:
+    """This request's id: the client's `X-Request-ID` if it is a sane one, else a new one.
+
+    Decided once per request and kept on `request.ctx` (sub-requests inherit it).
+    """
+    known: str | None = getattr(request.ctx, "request_id", None)
+    if known is None:
+        given: str = request.headers.get(REQUEST_ID_HEADER, "")
+        known = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        request.ctx.request_id = known
+    return known
+
+
+def mark_start(request: Request) -> None:
+    """Note when the request started (for its log line) and settle its request id."""
+    request.ctx.started = time.perf_counter()
+    request_id(request)
+
+
+def log_request(request: Request, response: BaseHTTPResponse, uow: UnitOfWork | None) -> None:
+    """The request's log line: method, route, status, duration, queries, request id."""
+    if not requests_log.isEnabledFor(logging.INFO):
+        return
+    fields = _fields(request, response.status, getattr(request.ctx, "started", None))
+    if uow is not None:
+        fields["db_queries"] = uow.stats.queries
+        fields["db_ms"] = round(uow.stats.seconds * 1000, 3)
+    requests_log.info("request", extra=fields)
+
+
+@asynccontextmanager
+async def log_subrequest(request: Request) -> AsyncIterator[None]:
+    """Sub-request hook (see compose.dispatch): one log line per batch item or frame.
+
+    `db_queries` counts what the shared unit of work sent while the item ran; items that
+    run concurrently share (coalesced) queries, so their counts may overlap.
+    """
+    started = time.perf_counter()
+    uow: UnitOfWork | None = getattr(request.ctx, "uow", None)
+    queries_before = uow.stats.queries if uow is not None else 0
+    try:
+        yield
+    finally:
+        if requests_log.isEnabledFor(logging.INFO):
+            sub = getattr(request.ctx, "subresponse", None)
+            fields = _fields(request, sub.status if sub is not None else None, started)
+            parent: Request = request.ctx.parent_request
+            fields["parent_route"] = route_of(parent)
+            if uow is not None:
+                fields["db_queries"] = uow.stats.queries - queries_before
+            requests_log.info("subrequest", extra=fields)
+
+
+def _fields(request: Request, status: int | None, started: float | None) -> dict[str, Any]:
+    elapsed = time.perf_counter() - started if started is not None else None
+    fields: dict[str, Any] = {
+        "request_id": request_id(request),
+        "method": request.method,
+        "route": route_of(request),
+        "path": request.path,
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 3) if elapsed is not None else None,
+    }
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        fields["trace_id"] = format(span.trace_id, "032x")
+        fields["span_id"] = format(span.span_id, "016x")
+    return fields

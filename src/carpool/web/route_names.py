@@ -1,0 +1,20 @@
+"""Routes by their template (`/widgets/{widget_id}`), never by raw path: low-cardinality names."""
+
+from __future__ import annotations
+
+import re
+
+from sanic.request import Request
+
+_PARAMETER = re.compile(r"<([^:>]+)(?::[^>]*)?>")
+
+
+def template(uri: str) -> str:
+    """A Sanic route URI (`/widgets/<widget_id:int>`) as a template (`/widgets/{widget_id}`)."""
+    return _PARAMETER.sub(r"{\1}", uri)
+
+
+def route_of(request: Request) -> str | None:
+    """The template of the route `request` was routed to; None before routing or if none matched."""
+    route = request.route
+    return template(route.uri) if route is not None else None
