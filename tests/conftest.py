@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from carpool.data import embedded, migrations
+from carpool.data.unit_of_work import UnitOfWork
 from carpool.settings import Settings
 from carpool.web.app import create_app
 from tests import probe_routes
@@ -117,3 +118,22 @@ async def count(admin_engine: AsyncEngine, table: str, where: str = "true") -> i
     async with admin_engine.connect() as conn:
         result = await conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"))
         return int(result.scalar_one())
+
+
+OpenUnit = Callable[..., Awaitable[UnitOfWork]]
+
+
+@pytest.fixture
+async def open_uow(container: Container, engine: AsyncEngine) -> AsyncIterator[OpenUnit]:
+    """Units of work from the app's own factory; rolled back and checked for leaks after."""
+    opened: list[UnitOfWork] = []
+
+    async def open_one(**overrides: Any) -> UnitOfWork:
+        uow: UnitOfWork = await container.unit_of_work(read_only=False, **overrides)
+        opened.append(uow)
+        return uow
+
+    yield open_one
+    for uow in opened:
+        await uow.finish(commit=False)
+    assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import orjson
-import pytest
 from container import Container
 from dependency_injector import providers
 from sqlalchemy import text
@@ -17,26 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.catalog import loaders, queries, reads
 from carpool.data.unit_of_work import UnitOfWork
-from tests.conftest import wait_for_idle_pool
+from tests.conftest import OpenUnit
 
-OpenUnit = Callable[..., Awaitable[UnitOfWork]]
 GROMMETS = 5
-
-
-@pytest.fixture
-async def open_uow(container: Container, engine: AsyncEngine) -> AsyncIterator[OpenUnit]:
-    """Units of work from the app's own factory; rolled back and checked for leaks after."""
-    opened: list[UnitOfWork] = []
-
-    async def open_one(**overrides: Any) -> UnitOfWork:
-        uow: UnitOfWork = await container.unit_of_work(read_only=False, **overrides)
-        opened.append(uow)
-        return uow
-
-    yield open_one
-    for uow in opened:
-        await uow.finish(commit=False)
-    assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
 
 
 async def seed(admin_engine: AsyncEngine, widgets: int) -> None:

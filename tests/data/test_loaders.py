@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from container import Container
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carpool.data.loaders import KeyLoader
 from carpool.data.unit_of_work import UnitOfWork
-from tests.conftest import wait_for_idle_pool
-
-OpenUnit = Callable[..., Awaitable[UnitOfWork]]
-
-
-@pytest.fixture
-async def open_uow(container: Container, engine: AsyncEngine) -> AsyncIterator[OpenUnit]:
-    """Units of work from the app's own factory; rolled back and checked for leaks after."""
-    opened: list[UnitOfWork] = []
-
-    async def open_one(**overrides: Any) -> UnitOfWork:
-        uow: UnitOfWork = await container.unit_of_work(read_only=False, **overrides)
-        opened.append(uow)
-        return uow
-
-    yield open_one
-    for uow in opened:
-        await uow.finish(commit=False)
-    assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
+from tests.conftest import OpenUnit
 
 
 # A table of the test's own, so these tests say nothing of the catalog.

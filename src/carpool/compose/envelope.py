@@ -36,14 +36,19 @@ class BatchItem:
         return self.method in SAFE_METHODS
 
 
-class _Item(BaseModel):
+class SubRequestFields(BaseModel):
+    """What a batch item and a WebSocket request frame both carry (and nothing else)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    id: ItemId | None = None
     method: Method = "GET"
     path: Path
     headers: dict[str, str] = Field(default_factory=dict)
     body: Any = None
+
+
+class _Item(SubRequestFields):
+    id: ItemId | None = None
 
 
 class _FullForm(BaseModel):

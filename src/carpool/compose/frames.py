@@ -6,17 +6,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from carpool.compose.dispatch import SubRequest
-from carpool.compose.envelope import METHODS
+from carpool.compose.envelope import METHODS, SubRequestFields
 from carpool.errors import FieldError
 from carpool.web.inputs import field_errors
 
 BAD_FRAME = "urn:carpool:problem:bad-frame"
 FrameId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Path = Annotated[str, StringConstraints(min_length=1, max_length=8192, pattern=r"^/")]
-Method = Annotated[str, StringConstraints(to_upper=True)]
 
 
 class BadFrame(Exception):
@@ -54,14 +52,8 @@ class BatchFrame:
     batch: Any
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
+class _Request(SubRequestFields):
     id: FrameId
-    method: Method = "GET"
-    path: Path
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: Any = None
 
 
 class _Batch(BaseModel):
