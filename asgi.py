@@ -2,6 +2,11 @@
 
 from container import Container
 
+from carpool.settings import ConfigurationError
 from carpool.web.app import create_app
 
-app = create_app(Container())
+try:
+    app = create_app(Container())
+except ConfigurationError as exc:
+    # One clear line naming the variable, not a traceback through the container.
+    raise SystemExit(f"carpool: {exc}") from None

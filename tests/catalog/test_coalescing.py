@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from container import Container
 from dependency_injector import providers
 from sqlalchemy import text
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.catalog import loaders, queries, reads
 from carpool.data.unit_of_work import UnitOfWork
+from carpool.errors import Conflict
 from tests.conftest import OpenUnit
 
 GROMMETS = 5
@@ -274,3 +276,18 @@ async def test_undoing_a_savepoint_leaves_no_stale_row(
     assert await reads.widget(uow, 1, include_grommets=True) == original
     restored = await reads.grommet(uow, 2)
     assert restored is not None and restored["name"] == "g2"
+
+
+async def test_a_grommet_deleted_between_two_reads_is_a_conflict_not_a_crash(
+    open_uow: OpenUnit, admin_engine: AsyncEngine
+) -> None:
+    await seed(admin_engine, widgets=5)
+    uow = await open_uow()
+    before = await reads.widget(uow, 1, include_grommets=False)
+    assert before is not None
+    gone = before["parts"][0]["grommet_id"]
+    async with admin_engine.begin() as conn:
+        await conn.execute(text("DELETE FROM widget_parts WHERE grommet_id = :g"), {"g": gone})
+        await conn.execute(text("DELETE FROM grommets WHERE id = :g"), {"g": gone})
+    with pytest.raises(Conflict, match=f"grommet {gone} is gone"):
+        await reads.widget(uow, 1, include_grommets=True)

@@ -132,3 +132,20 @@ async def test_serves_the_catalog_over_http_and_stops_cleanly(
     assert "Traceback" not in log, log
     # Shutdown released the resources: the embedded PostgreSQL was stopped with the app.
     assert not (server.data_dir / "pg" / "postmaster.pid").exists(), log
+
+
+def test_bad_configuration_stops_uvicorn_with_one_line_naming_the_variable() -> None:
+    env = {**os.environ, "DB_POOL_SIZE": "0", "BATCH_TIMEOUT_S": "soon"}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "asgi:app", "--port", "1"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "carpool: invalid configuration: DB_POOL_SIZE" in result.stderr
+    assert "BATCH_TIMEOUT_S" in result.stderr

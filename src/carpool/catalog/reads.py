@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from carpool.catalog import loaders, queries
 from carpool.catalog.queries import Row
 from carpool.data.unit_of_work import UnitOfWork
+from carpool.errors import Conflict
 
 
 async def grommet(uow: UnitOfWork, grommet_id: int) -> Row | None:
@@ -61,6 +62,12 @@ async def _grommets_of(uow: UnitOfWork, ids: list[int]) -> dict[int, Row]:
         loader.forget(gid)
     if stale:
         found.update(zip(stale, await loader.load_many(stale), strict=True))
+    missing = sorted(gid for gid, row in found.items() if row is None)
+    if missing:
+        # Another transaction removed the part and its grommet between our two reads.
+        raise Conflict(
+            f"the catalog changed while this was read (grommet {missing[0]} is gone); retry"
+        )
     return {gid: row for gid, row in found.items() if row is not None}
 
 
