@@ -107,3 +107,13 @@ async def test_deleting_a_grommet_a_widget_uses_is_409(
     assert response.status_code == 409
     assert "used by a widget" in response.json()["detail"]
     assert await count(admin_engine, "grommets") == 1
+
+
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient) -> None:
+    created = await create(client)
+    for path in (f"/grommets/{created['id']}", "/grommets", "/widgets", "/health", "/batch"):
+        get, head = await client.get(path), await client.head(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b""
+        assert head.headers["content-type"] == get.headers["content-type"]
+    assert (await client.head("/grommets/999")).status_code == 404

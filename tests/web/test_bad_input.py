@@ -285,11 +285,11 @@ async def test_wrong_method_is_a_405_problem_with_allow(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
     cases = [
-        ("PUT", "/grommets", {"GET", "POST"}),
-        ("DELETE", "/widgets", {"GET", "POST"}),
-        ("PUT", "/widgets/1", {"GET", "PATCH", "DELETE"}),
-        ("POST", "/grommets/7", {"GET", "PATCH", "DELETE"}),
-        ("POST", "/health", {"GET"}),
+        ("PUT", "/grommets", {"GET", "HEAD", "POST"}),
+        ("DELETE", "/widgets", {"GET", "HEAD", "POST"}),
+        ("PUT", "/widgets/1", {"GET", "HEAD", "PATCH", "DELETE"}),
+        ("POST", "/grommets/7", {"GET", "HEAD", "PATCH", "DELETE"}),
+        ("POST", "/health", {"GET", "HEAD"}),
     ]
     for method, path, allowed in cases:
         response = await client.request(method, path, json=M6)

@@ -13,11 +13,12 @@ from carpool.errors import NotFound, Unavailable
 from carpool.upstream.inventory import NOT_CONFIGURED, InventoryClient
 from carpool.web.inputs import existing_id
 from carpool.web.responses import json_response
+from carpool.web.routing import readable
 
 blueprint = Blueprint("availability")
 
 
-@blueprint.get("/widgets/<widget_id:int>/availability")
+@readable(blueprint, "/widgets/<widget_id:int>/availability")
 async def get_availability(request: Request, widget_id: int) -> HTTPResponse:
     """How many of the widget the inventory's stock allows: 404, or 502/503/504 upstream."""
     inventory: InventoryClient = request.app.ctx.inventory

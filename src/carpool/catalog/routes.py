@@ -12,6 +12,7 @@ from carpool.data.unit_of_work import UnitOfWork
 from carpool.errors import NotFound
 from carpool.web.inputs import body_as, encode_cursor, existing_id, flag_list, page_params
 from carpool.web.responses import empty_response, json_response
+from carpool.web.routing import readable
 
 blueprint = Blueprint("catalog")
 _INCLUDES = frozenset({"grommets"})
@@ -38,14 +39,14 @@ def _widget_missing(widget_id: int) -> NotFound:
 # -- grommets ---------------------------------------------------------------------------------
 
 
-@blueprint.get("/grommets")
+@readable(blueprint, "/grommets")
 async def list_grommets(request: Request) -> HTTPResponse:
     after, limit = page_params(request)
     items, more = await reads.grommet_page(_uow(request), after=after, limit=limit)
     return _page(items, more)
 
 
-@blueprint.get("/grommets/<grommet_id:int>")
+@readable(blueprint, "/grommets/<grommet_id:int>")
 async def get_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     found = await reads.grommet(_uow(request), existing_id(grommet_id, "grommet"))
     if found is None:
@@ -87,7 +88,7 @@ async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
 # -- widgets ----------------------------------------------------------------------------------
 
 
-@blueprint.get("/widgets")
+@readable(blueprint, "/widgets")
 async def list_widgets(request: Request) -> HTTPResponse:
     after, limit = page_params(request)
     include = "grommets" in flag_list(request, "include", _INCLUDES)
@@ -97,7 +98,7 @@ async def list_widgets(request: Request) -> HTTPResponse:
     return _page(items, more)
 
 
-@blueprint.get("/widgets/<widget_id:int>")
+@readable(blueprint, "/widgets/<widget_id:int>")
 async def get_widget(request: Request, widget_id: int) -> HTTPResponse:
     include = "grommets" in flag_list(request, "include", _INCLUDES)
     found = await reads.widget(

@@ -26,6 +26,7 @@ from carpool.data.unit_of_work import UnitOfWork
 from carpool.errors import BadRequest, TimedOut, UnsupportedMediaType
 from carpool.settings import Settings
 from carpool.web.responses import json_response, problem_response
+from carpool.web.routing import readable
 
 _FAILED_DEPENDENCY = "urn:carpool:problem:failed-dependency"
 
@@ -202,7 +203,7 @@ def batch_routes(settings: Settings) -> Blueprint:
     blueprint = Blueprint("batch")
     limits = {"max_items": settings.batch_max_items, "timeout_s": settings.batch_timeout_s}
 
-    @blueprint.get("/batch")
+    @readable(blueprint, "/batch")
     async def batch_limits(request: Request) -> HTTPResponse:
         """The limits in force, so that clients can split their work before sending it."""
         return json_response(limits)

@@ -14,6 +14,7 @@ from carpool.data import migrations
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.errors import Unavailable
 from carpool.web.responses import json_response
+from carpool.web.routing import readable
 
 blueprint = Blueprint("health")
 log = logging.getLogger("carpool.health")
@@ -21,13 +22,13 @@ log = logging.getLogger("carpool.health")
 READY_TIMEOUT_S = 5.0
 
 
-@blueprint.get("/health")
+@readable(blueprint, "/health")
 async def health(request: Request) -> HTTPResponse:
     """The process is up and serving."""
     return json_response({"status": "ok"})
 
 
-@blueprint.get("/ready")
+@readable(blueprint, "/ready")
 async def ready(request: Request) -> HTTPResponse:
     """200 if the database answers and its schema is at the migrations' head; else 503."""
     uow: UnitOfWork = request.ctx.uow

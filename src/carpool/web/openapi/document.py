@@ -34,6 +34,8 @@ def build_document(app: Sanic[Any, Any]) -> dict[str, Any]:
         path = template(route.uri)
         for method in sorted(route.methods):
             operation = known.get((method.lower(), path))
+            if operation is None and method == "HEAD" and ("get", path) in known:
+                operation = _head_of(known[("get", path)])
             if operation is None:
                 log.warning("route %s %s has no OpenAPI description", method, path)
                 continue
@@ -55,6 +57,18 @@ def build_document(app: Sanic[Any, Any]) -> dict[str, Any]:
             "parameters": {**parameters(), "request_id": _REQUEST_ID},
         },
     }
+
+
+def _head_of(get: dict[str, Any]) -> dict[str, Any]:
+    """HEAD of a GET route: the same operation, answering headers only."""
+    head = {**get, "summary": f"{get.get('summary', 'GET')} (headers only)"}
+    if "operationId" in get:
+        head["operationId"] = f"{get['operationId']}Head"
+    head["responses"] = {
+        status: {k: v for k, v in response.items() if k != "content"}
+        for status, response in get.get("responses", {}).items()
+    }
+    return head
 
 
 def _tags(paths: dict[str, dict[str, Any]]) -> list[str]:
