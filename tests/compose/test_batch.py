@@ -438,3 +438,17 @@ async def test_concurrent_batches_never_see_each_others_uncommitted_rows(
         assert not any(name.startswith("doomed") for name in names)
     assert await count(admin_engine, "grommets", "name LIKE 'doomed%'") == 0
     assert await count(admin_engine, "grommets", "name LIKE 'kept%'") == 10
+
+
+async def test_head_items_answer_headers_only_like_single_head(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    envelope = {
+        "atomic": False,
+        "requests": [
+            {"method": "HEAD", "path": "/grommets/1"},
+            {"method": "HEAD", "path": "/grommets/99"},
+        ],
+    }
+    found, missing = (await batch(client, envelope)).json()["responses"]
+    assert (found["status"], found["body"]) == (200, None)
+    assert (missing["status"], missing["body"]) == (404, None)

@@ -159,13 +159,20 @@ async def dispatch_subrequest(parent: Request, sub: SubRequest, uow: UnitOfWork)
         return capture(problem_for(exc))
     hooks: list[SubrequestHook] = getattr(app.ctx, "subrequest_hooks", [])
     if not hooks:
-        return capture(await _call_handler(app, request))
+        return _answer(sub, await _call_handler(app, request))
     async with AsyncExitStack() as stack:
         for hook in hooks:
             await stack.enter_async_context(hook(request))
-        result = capture(await _call_handler(app, request))
+        result = _answer(sub, await _call_handler(app, request))
         request.ctx.subresponse = result
     return result
+
+
+def _answer(sub: SubRequest, response: BaseHTTPResponse) -> SubResponse:
+    answer = capture(response)
+    if sub.method == "HEAD":
+        answer.body = b""  # as the single HEAD answers: headers only
+    return answer
 
 
 def add_subrequest_hook(app: Sanic[Any, Any], hook: SubrequestHook) -> None:
