@@ -297,3 +297,23 @@ async def test_wrong_method_is_a_405_problem_with_allow(
         assert body["detail"] == f"Method {method} not allowed for URL {path}"
         assert set(response.headers["allow"].split(", ")) == allowed, (method, path)
     await assert_nothing_written(admin_engine)
+
+
+async def test_a_body_of_many_bad_fields_answers_a_bounded_list_of_errors(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {**M6, **{f"stray{i}": i for i in range(2000)}}
+    response = await client.post("/grommets", json=body)
+    assert response.status_code == 422
+    assert len(response.json()["errors"]) == 50
+    assert len(response.content) < len(orjson.dumps(body))
+
+
+async def test_batch_accepts_json_media_types_as_the_single_routes_do(
+    client: httpx.AsyncClient,
+) -> None:
+    for content_type in ("application/json; charset=utf-8", "application/vnd.carpool+json"):
+        response = await client.post(
+            "/batch", content=b'{"load": ["/grommets"]}', headers={"content-type": content_type}
+        )
+        assert response.status_code == 200, content_type

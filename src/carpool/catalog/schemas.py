@@ -18,8 +18,25 @@ from carpool.catalog.models import DIAMETER_MAX_MM, ID_MAX, MATERIAL_MAX, NAME_M
 
 # PostgreSQL text cannot hold NUL; refusing it here keeps it a 422 instead of a 500.
 _NO_NUL = r"^[^\x00]*$"
-Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX, pattern=_NO_NUL)]
-Material = Annotated[str, StringConstraints(min_length=1, max_length=MATERIAL_MAX, pattern=_NO_NUL)]
+
+
+def _not_blank(value: str) -> str:
+    # A name of spaces alone would show as nothing, and differ from another only in width.
+    if value and value.isspace():
+        raise ValueError("must not be blank (only whitespace)")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=NAME_MAX, pattern=_NO_NUL),
+    AfterValidator(_not_blank),
+]
+Material = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MATERIAL_MAX, pattern=_NO_NUL),
+    AfterValidator(_not_blank),
+]
 Diameter = Annotated[float, Field(gt=0, le=DIAMETER_MAX_MM, allow_inf_nan=False)]
 Quantity = Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
 Id = Annotated[int, Field(ge=1, le=ID_MAX)]

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from sanic import Blueprint
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -16,15 +17,20 @@ from carpool.compose.dispatch import SubRequest, SubResponse, capture, dispatch_
 from carpool.compose.encoding import encode_batch, is_json
 from carpool.compose.envelope import BatchItem, Envelope, parse_envelope
 from carpool.compose.references import (
+    TooLarge,
     Unresolvable,
+    bounded,
     referenced_ids,
     resolve_pointer,
     substitute_body,
     substitute_path,
+    substitute_text,
 )
 from carpool.data.unit_of_work import UnitOfWork
-from carpool.errors import BadRequest, TimedOut, UnsupportedMediaType
+from carpool.errors import TimedOut
 from carpool.settings import Settings
+from carpool.web.errors import problem_for
+from carpool.web.inputs import json_body
 from carpool.web.responses import json_response, problem_response
 from carpool.web.routing import readable
 
@@ -82,7 +88,7 @@ class BatchRun:
             if len(pending) == 1 and not pending[0].item.safe:
                 await self._run_unsafe(pending[0])
             elif pending:
-                await asyncio.gather(*(self._run(slot) for slot in pending))
+                await self._run_safe(pending)
             self._note_failure(group)
         return [(slot.item.id, self._final(slot)) for slot in self._slots]
 
@@ -132,6 +138,17 @@ class BatchRun:
             if slot.response.status >= 400:
                 await savepoint.undo()
 
+    async def _run_safe(self, slots: list[_Slot]) -> None:
+        if self._atomic or self._uow.read_only:
+            await asyncio.gather(*(self._run(slot) for slot in slots))
+            return
+        # A read the database refuses aborts the whole transaction, and the COMMIT of an
+        # aborted transaction quietly rolls back: the other items' writes must not go with it.
+        async with self._uow.savepoint() as savepoint:
+            await asyncio.gather(*(self._run(slot) for slot in slots))
+            if any(slot.response is None or slot.response.status >= 400 for slot in slots):
+                await savepoint.undo()
+
     async def _run(self, slot: _Slot) -> None:
         try:
             slot.response = await self._answer(slot)
@@ -150,6 +167,8 @@ class BatchRun:
             sub = self._resolve(slot.item)
         except Unresolvable as exc:
             return _failed_dependency(f"a reference does not resolve: {exc}")
+        except TooLarge as exc:
+            return capture(problem_for(PayloadTooLarge(f"The item is too large: {exc}.")))
         return await dispatch_subrequest(self._parent, sub, self._uow)
 
     def _resolve(self, item: BatchItem) -> SubRequest:
@@ -158,9 +177,11 @@ class BatchRun:
         def lookup(item_id: str, pointer: str) -> Any:
             return resolve_pointer(by_id[item_id].document(), pointer)
 
-        body = orjson.dumps(substitute_body(item.body, lookup)) if item.has_body else None
-        headers = {name: substitute_path(value, lookup) for name, value in item.headers.items()}
-        return SubRequest(item.method, substitute_path(item.path, lookup), headers, body)
+        # No more than the outer request itself could have carried.
+        limited = bounded(lookup, max_bytes=int(self._parent.app.config.REQUEST_MAX_SIZE))
+        body = orjson.dumps(substitute_body(item.body, limited)) if item.has_body else None
+        headers = {name: substitute_text(value, limited) for name, value in item.headers.items()}
+        return SubRequest(item.method, substitute_path(item.path, limited), headers, body)
 
 
 async def run_batch(parent: Request, data: Any, uow: UnitOfWork, settings: Settings) -> bytes:
@@ -170,6 +191,8 @@ async def run_batch(parent: Request, data: Any, uow: UnitOfWork, settings: Setti
     CommitFailed if the database refuses the COMMIT; in each case nothing is kept.
     """
     envelope = parse_envelope(data, max_items=settings.batch_max_items)
+    if not uow.has_connection and all(item.safe for item in envelope.items):
+        uow.read_only = True  # as each item's single request would run: READ ONLY
     run = BatchRun(parent, envelope, uow)
     try:
         async with asyncio.timeout(settings.batch_timeout_s):
@@ -188,16 +211,6 @@ async def run_batch(parent: Request, data: Any, uow: UnitOfWork, settings: Setti
     return encode_batch(committed=committed, items=items)
 
 
-def _decoded_body(request: Request) -> Any:
-    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise UnsupportedMediaType("Send the batch as application/json.")
-    try:
-        return orjson.loads(request.body or b"")
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}") from None
-
-
 def batch_routes(settings: Settings) -> Blueprint:
     """The `/batch` routes, with the limits in `settings`."""
     blueprint = Blueprint("batch")
@@ -211,7 +224,7 @@ def batch_routes(settings: Settings) -> Blueprint:
     @blueprint.post("/batch")
     async def batch(request: Request) -> HTTPResponse:
         """Run every item on this request's unit of work; one answer for all."""
-        body = await run_batch(request, _decoded_body(request), request.ctx.uow, settings)
+        body = await run_batch(request, json_body(request), request.ctx.uow, settings)
         return HTTPResponse(body, content_type="application/json")
 
     return blueprint

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from sanic import Sanic
 from sanic.compat import Header
-from sanic.exceptions import SanicException
+from sanic.exceptions import PayloadTooLarge, SanicException
 from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 
@@ -29,6 +30,11 @@ FORBIDDEN_HEADERS = frozenset({"authorization", "cookie"})
 _NOT_INHERITED = frozenset({"content-length", "content-type", "transfer-encoding", "upgrade"})
 # Response headers that are transport, not the handler's own.
 _TRANSPORT_HEADERS = frozenset({"content-type", "content-length", "server-timing", "connection"})
+# What an HTTP request can carry: a header name is a token (RFC 9110), a value holds no
+# control character but tab; a path goes on the wire as printable ASCII (the rest is encoded).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_WIRE_SAFE = "".join(chr(code) for code in range(0x21, 0x7F))
 
 SubrequestHook = Callable[[Request], AbstractAsyncContextManager[None]]
 
@@ -58,8 +64,11 @@ class SubrequestRefused(Exception):
 
 
 def normalise_path(path: str) -> str:
-    """`path` with `.`/`..` segments and repeated slashes resolved; the query kept as is."""
-    raw, sep, query = path.partition("?")
+    """`path` with `.`/`..` segments and repeated slashes resolved; the query left alone.
+
+    Spaces, control characters and non-ASCII are percent-encoded, as an HTTP client does.
+    """
+    raw, sep, query = quote(path, safe=_WIRE_SAFE).partition("?")
     if not raw.startswith("/"):
         raise SubrequestRefused(f"the path {path!r} must start with /")
     clean = posixpath.normpath(raw)
@@ -74,9 +83,11 @@ def check_subrequest(sub: SubRequest) -> None:
     decoded = normalise_path(unquote(sub.path)).partition("?")[0].rstrip("/") or "/"
     if decoded in FORBIDDEN_PATHS:
         raise SubrequestRefused(f"{decoded} cannot be called from inside a batch or a frame")
-    for name in sub.headers:
+    for name, value in sub.headers.items():
         if name.lower() in FORBIDDEN_HEADERS:
             raise SubrequestRefused(f"an item may not set the {name} header")
+        if not _HEADER_NAME.fullmatch(name) or _CONTROL.search(value):
+            raise SubrequestRefused(f"the header {name!r} could not be sent in an HTTP request")
 
 
 def refused(exc: SubrequestRefused) -> SubResponse:
@@ -153,6 +164,10 @@ async def dispatch_subrequest(parent: Request, sub: SubRequest, uow: UnitOfWork)
     except SubrequestRefused as exc:
         return refused(exc)
     app = parent.app
+    limit = int(app.config.REQUEST_MAX_SIZE)
+    if sub.body is not None and len(sub.body) > limit:  # as the single request would be
+        too_large = PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+        return capture(problem_for(too_large))
     try:
         request = _synthetic_request(parent, sub, path, uow)
     except SanicException as exc:  # a URL Sanic cannot parse

@@ -10,10 +10,17 @@ from urllib.parse import quote
 import orjson
 
 REFERENCE = re.compile(r"\{\{([^/{}\s]+)(/[^{}]*)?\}\}")
+# RFC 6901 array indexes: ASCII digits, no leading zero (str.isdigit() takes "²", and int()
+# refuses 5,000 digits); 18 digits is already more than any list holds.
+_INDEX = re.compile(r"0|[1-9][0-9]{0,17}")
 
 
 class Unresolvable(Exception):
     """A reference whose item failed, or whose pointer leads nowhere."""
+
+
+class TooLarge(Exception):
+    """References that would make an item larger than any single request may be."""
 
 
 def referenced_ids(value: Any) -> Iterator[str]:
@@ -40,15 +47,21 @@ def substitute_body(value: Any, lookup: Lookup) -> Any:
         whole = REFERENCE.fullmatch(value)
         if whole is not None:
             return lookup(whole.group(1), whole.group(2) or "")
-        return REFERENCE.sub(lambda m: _text(lookup(m.group(1), m.group(2) or "")), value)
+        return substitute_text(value, lookup)
     if isinstance(value, list):
         return [substitute_body(element, lookup) for element in value]
     if isinstance(value, dict):
+        # A key is always a string: a reference in it is substituted as text.
         return {
-            substitute_body(key, lookup): substitute_body(element, lookup)
+            substitute_text(key, lookup): substitute_body(element, lookup)
             for key, element in value.items()
         }
     return value
+
+
+def substitute_text(text: str, lookup: Lookup) -> str:
+    """`text` (a header value, an object key) with each reference replaced by its value as text."""
+    return REFERENCE.sub(lambda m: _text(lookup(m.group(1), m.group(2) or "")), text)
 
 
 def substitute_path(path: str, lookup: Lookup) -> str:
@@ -56,6 +69,26 @@ def substitute_path(path: str, lookup: Lookup) -> str:
     return REFERENCE.sub(
         lambda m: quote(_text(lookup(m.group(1), m.group(2) or "")), safe=""), path
     )
+
+
+def bounded(lookup: Lookup, *, max_bytes: int) -> Lookup:
+    """`lookup`, raising TooLarge once the values it returned add up to more than `max_bytes`
+    of JSON: a few bytes of references must not expand into gigabytes."""
+    sizes: dict[tuple[str, str], int] = {}
+    spent = 0
+
+    def bounded_lookup(item_id: str, pointer: str) -> Any:
+        nonlocal spent
+        value = lookup(item_id, pointer)
+        size = sizes.get((item_id, pointer))
+        if size is None:
+            size = sizes[(item_id, pointer)] = len(orjson.dumps(value))
+        spent += size
+        if spent > max_bytes:
+            raise TooLarge(f"its references expand past the limit of {max_bytes} bytes")
+        return value
+
+    return bounded_lookup
 
 
 def _text(value: Any) -> str:
@@ -71,7 +104,7 @@ def resolve_pointer(document: Any, pointer: str) -> Any:
         token = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(current, dict) and token in current:
             current = current[token]
-        elif isinstance(current, list) and token.isdigit() and int(token) < len(current):
+        elif isinstance(current, list) and _INDEX.fullmatch(token) and int(token) < len(current):
             current = current[int(token)]
         else:
             raise Unresolvable(f"the pointer {pointer} leads nowhere")

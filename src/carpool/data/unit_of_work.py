@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from carpool.data.engine import STATS_KEY, QueryStats
-from carpool.errors import CommitFailed
+from carpool.errors import CommitFailed, Conflict
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -28,6 +28,8 @@ L = TypeVar("L", bound=Forgetful)
 
 # SQLSTATE classes that mean "your transaction lost a race or broke a rule": a 409, not a 500.
 _CONFLICT_SQLSTATE_PREFIXES = ("23", "40")
+# Class 40 (transaction rollback: deadlock, serialization failure) raised by a statement.
+_LOST_RACE_SQLSTATE_PREFIX = "40"
 
 
 class UnitOfWorkClosed(RuntimeError):
@@ -53,8 +55,14 @@ class UnitOfWork:
         self._engine = engine
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
-        self._finished = False
+        self._finished = False  # no new work once finishing has begun
+        self._released = False  # finish has completed: the connection (if any) is back
         self._loaders: dict[str, Forgetful] = {}
+
+    @property
+    def finished(self) -> bool:
+        """Whether `finish` has completed: nothing is, or will again be, checked out."""
+        return self._released
 
     @property
     def has_connection(self) -> bool:
@@ -67,10 +75,22 @@ class UnitOfWork:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run `query(connection, *args, **kwargs)` inside this unit's transaction."""
+        """Run `query(connection, *args, **kwargs)` inside this unit's transaction.
+
+        A statement that loses a race with another transaction (deadlock, serialization
+        failure) raises Conflict: the client may retry, it is not a server fault.
+        """
         async with self._lock:
             conn = await self._connection()
-            return await query(conn, *args, **kwargs)
+            try:
+                return await query(conn, *args, **kwargs)
+            except DBAPIError as exc:
+                if _sqlstate(exc).startswith(_LOST_RACE_SQLSTATE_PREFIX):
+                    raise Conflict(
+                        "This request lost a race with another transaction (deadlock or"
+                        " serialization failure); nothing it wrote was kept. Retry it."
+                    ) from exc
+                raise
 
     def loader(self, name: str, make: Callable[[UnitOfWork], L]) -> L:
         """This unit's loader called `name`, made by `make(self)` the first time it is asked for.
@@ -108,14 +128,19 @@ class UnitOfWork:
         await point.keep()
 
     async def finish(self, *, commit: bool) -> None:
-        """Commit (or roll back) and release the connection; later calls do nothing.
+        """Commit (or roll back) and release the connection; once done, later calls do nothing.
 
         A refused COMMIT raises `CommitFailed`; the connection is released all the same.
+        A call cancelled while another task still held the connection has done nothing:
+        a later call (the last-resort rollback) still releases it.
         """
-        if self._finished:
+        if self._released:
             return
         self._finished = True
         async with self._lock:
+            if self._released:
+                return
+            self._released = True
             conn, self._conn = self._conn, None
             if conn is None:
                 return
@@ -175,9 +200,12 @@ class Savepoint:
                     self._uow.forget_loaded()
 
 
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", "") or getattr(exc.orig, "pgcode", "") or "")
+
+
 def _commit_failed(exc: DBAPIError) -> CommitFailed:
-    sqlstate = str(getattr(exc.orig, "sqlstate", "") or getattr(exc.orig, "pgcode", "") or "")
-    conflict = sqlstate.startswith(_CONFLICT_SQLSTATE_PREFIXES)
+    conflict = _sqlstate(exc).startswith(_CONFLICT_SQLSTATE_PREFIXES)
     detail = (
         "The transaction could not be committed because it conflicts with the database state;"
         " nothing was saved."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from carpool.errors import Unavailable, UpstreamFailed, UpstreamTimedOut
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
+log = logging.getLogger("carpool.upstream")
 NOT_CONFIGURED = "No inventory service is configured (set INVENTORY_URL)."
 
 
@@ -85,9 +87,10 @@ class InventoryClient:
                 f"The inventory service did not answer in time for grommet {grommet_id}."
             ) from None
         except aiohttp.ClientError as exc:
+            # The cause is for the operator's log; the client learns no library's class names.
+            log.warning("inventory call for grommet %s failed: %r", grommet_id, exc)
             raise UpstreamFailed(
-                f"The inventory service could not be reached for grommet {grommet_id}"
-                f" ({type(exc).__name__})."
+                f"The inventory service could not be reached for grommet {grommet_id}."
             ) from None
 
 

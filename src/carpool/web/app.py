@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from typing import Any
@@ -44,9 +45,24 @@ class CarpoolApp(Sanic[Any, Any]):
                     await super().handle_request(request)
         finally:
             uow: UnitOfWork | None = getattr(request.ctx, "uow", None)
-            if uow is not None:
-                with contextlib.suppress(Exception):
-                    await uow.finish(commit=False)
+            if uow is not None and not uow.finished:
+                await _roll_back(uow)
+
+
+async def _roll_back(uow: UnitOfWork) -> None:
+    """Roll back and release `uow`, even if the request is cancelled (again) meanwhile."""
+    # A shielded loader fetch may still hold the unit's connection; if a second
+    # cancellation (a server shutting down) abandoned the wait, the connection would leak.
+    finishing = asyncio.ensure_future(uow.finish(commit=False))
+    finishing.add_done_callback(_outcome_seen)
+    with contextlib.suppress(Exception):
+        await asyncio.shield(finishing)
+
+
+def _outcome_seen(task: asyncio.Future[None]) -> None:
+    # Nobody may be left to await it: retrieve its error so asyncio does not report it.
+    if not task.cancelled():
+        task.exception()
 
 
 def create_app(container: Any, *, name: str | None = None) -> Sanic[Any, Any]:

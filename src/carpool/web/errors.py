@@ -15,6 +15,7 @@ from carpool.web.responses import problem_response
 
 log = logging.getLogger("carpool.errors")
 PROBLEM_TYPE = "urn:carpool:problem:"
+INTERNAL_ERROR_DETAIL = "An unexpected error occurred; it has been logged."
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 # (status, type slug) for each error kind users can cause; the first matching class wins.
@@ -46,7 +47,7 @@ def problem_for(exception: BaseException) -> HTTPResponse:
     if isinstance(exception, SanicException):
         return _sanic_problem(exception)
     log.error("unhandled exception", exc_info=exception)
-    return problem_response(500, "An unexpected error occurred; it has been logged.")
+    return problem_response(500, INTERNAL_ERROR_DETAIL)
 
 
 def _sanic_problem(exception: SanicException) -> HTTPResponse:
@@ -55,7 +56,7 @@ def _sanic_problem(exception: SanicException) -> HTTPResponse:
     detail = str(exception) or "The request could not be handled."
     if status >= 500:
         log.error("server error", exc_info=exception)
-        detail = "An unexpected error occurred; it has been logged."
+        detail = INTERNAL_ERROR_DETAIL
     return problem_response(status, detail, headers=headers)
 
 
@@ -74,7 +75,12 @@ class ProblemErrorHandler(ErrorHandler):
     """Sanic's error handler, answering every error (its own included) as problem+json."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
-        response = problem_for(exception)
+        try:
+            response = problem_for(exception)
+        except Exception:
+            # Sanic's own fallback would answer text/plain; errors are problem+json, always.
+            log.exception("the error handler failed")
+            return problem_response(500, INTERNAL_ERROR_DETAIL)
         if response.status == 405 and "allow" not in response.headers:
             # Sanic's router forgets the allowed methods of dynamic routes; 405 must say them.
             response.headers["allow"] = ", ".join(_allowed_methods(request))

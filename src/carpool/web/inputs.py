@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -17,19 +17,26 @@ M = TypeVar("M", bound=BaseModel)
 ID_MAX = 2**63 - 1
 PAGE_DEFAULT = 50
 PAGE_MAX = 500
+MAX_FIELD_ERRORS = 50
 # ASCII digits only, and few of them: str.isdigit() takes '²' and int() refuses 5000 digits.
 _NUMBER = re.compile(r"[0-9]{1,19}")
 
 
-def body_as(request: Request, model: type[M]) -> M:
-    """The JSON body validated as `model`: 415 if not JSON, 400 if unreadable, 422 if invalid."""
+def json_body(request: Request) -> Any:
+    """The decoded JSON body: 415 if it is not JSON (application/json or any +json), 400 if
+    it cannot be read."""
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType("Send the body as application/json.")
     try:
-        data = orjson.loads(request.body or b"")
+        return orjson.loads(request.body or b"")
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}") from None
+
+
+def body_as(request: Request, model: type[M]) -> M:
+    """The JSON body validated as `model`: 415 if not JSON, 400 if unreadable, 422 if invalid."""
+    data = json_body(request)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -39,7 +46,9 @@ def body_as(request: Request, model: type[M]) -> M:
 def field_errors(exc: ValidationError) -> list[FieldError]:
     """pydantic's errors as FieldErrors pointing (JSON Pointer) at the offending values."""
     out = []
-    for error in exc.errors(include_url=False):
+    # A body of a thousand bad fields gets the first MAX_FIELD_ERRORS: enough to act on,
+    # and an answer that cannot be many times larger than the request.
+    for error in exc.errors(include_url=False)[:MAX_FIELD_ERRORS]:
         pointer = "".join(f"/{_escape(part)}" for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "string_pattern_mismatch":

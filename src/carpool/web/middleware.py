@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,10 +12,12 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.observability import logs
-from carpool.web.errors import problem_for
+from carpool.web.errors import INTERNAL_ERROR_DETAIL, problem_for
+from carpool.web.responses import problem_response
 
 UnitOfWorkFactory = Callable[..., Awaitable[UnitOfWork]]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+log = logging.getLogger("carpool.errors")
 
 
 async def finish_unit_of_work(uow: UnitOfWork, response: BaseHTTPResponse) -> BaseHTTPResponse:
@@ -29,6 +32,12 @@ async def finish_unit_of_work(uow: UnitOfWork, response: BaseHTTPResponse) -> Ba
         response = problem_for(exc)
     response.headers["server-timing"] = uow.stats.server_timing()
     return response
+
+
+def _not_a_response(value: object) -> HTTPResponse:
+    # Sanic would pass it on and fail to send it, answering a bare 500 past this middleware.
+    log.error("a handler returned %s, not a response", type(value).__name__)
+    return problem_response(500, INTERNAL_ERROR_DETAIL)
 
 
 def install(
@@ -46,9 +55,10 @@ def install(
         logs.mark_start(request)
         request.ctx.uow = await unit_of_work(read_only=request.method in SAFE_METHODS)
 
-    async def finish(request: Request, response: BaseHTTPResponse) -> HTTPResponse | None:
+    async def finish(request: Request, response: Any) -> HTTPResponse | None:
+        answer = response if isinstance(response, BaseHTTPResponse) else _not_a_response(response)
         uow: UnitOfWork | None = getattr(request.ctx, "uow", None)
-        final = response if uow is None else await finish_unit_of_work(uow, response)
+        final = answer if uow is None else await finish_unit_of_work(uow, answer)
         final.headers[logs.REQUEST_ID_HEADER] = logs.request_id(request)
         if request_log:
             logs.log_request(request, final, uow)
