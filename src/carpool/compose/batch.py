@@ -76,6 +76,7 @@ class BatchRun:
         self._atomic = envelope.atomic
         self._uow = uow
         self._slots = [_Slot(item) for item in envelope.items]
+        self._by_id = {slot.item.id: slot for slot in self._slots}
         self.failed_at: int | None = None
 
     async def run(self) -> list[tuple[str, SubResponse]]:
@@ -172,10 +173,8 @@ class BatchRun:
         return await dispatch_subrequest(self._parent, sub, self._uow)
 
     def _resolve(self, item: BatchItem) -> SubRequest:
-        by_id = {slot.item.id: slot for slot in self._slots}
-
         def lookup(item_id: str, pointer: str) -> Any:
-            return resolve_pointer(by_id[item_id].document(), pointer)
+            return resolve_pointer(self._by_id[item_id].document(), pointer)
 
         # No more than the outer request itself could have carried.
         limited = bounded(lookup, max_bytes=int(self._parent.app.config.REQUEST_MAX_SIZE))
