@@ -2,8 +2,8 @@
 
 from container import Container
 
+from carpool.app import create_app
 from carpool.settings import ConfigurationError
-from carpool.web.app import create_app
 
 try:
     app = create_app(Container())

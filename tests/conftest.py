@@ -21,8 +21,8 @@ from sqlalchemy.pool import NullPool
 from carpool.data import embedded, migrations
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.settings import Settings
-from carpool.web.app import create_app
 from tests import probe_routes
+from tests.helpers import create_app
 
 TABLES = "widget_parts, widgets, grommets"
 

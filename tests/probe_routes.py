@@ -11,7 +11,9 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carpool.catalog.models import grommets
+from carpool.web.endpoints import endpoint_of
 from carpool.web.responses import json_response, problem_response
+from tests.helpers import probe
 
 blueprint = Blueprint("probe", url_prefix="/_probe")
 
@@ -31,32 +33,32 @@ async def _failing_commit(conn: AsyncConnection) -> None:
     await conn.execute(text("INSERT INTO probe_deferred VALUES (1), (1)"))
 
 
-@blueprint.post("/commit-fails")
+@probe(blueprint, "/commit-fails", method="POST")
 async def commit_fails(request: Request) -> HTTPResponse:
     await request.ctx.uow.run(_insert, request.args.get("name", "doomed"))
     await request.ctx.uow.run(_failing_commit)
     return json_response({"written": True}, status=201)
 
 
-@blueprint.get("/write")
+@probe(blueprint, "/write", method="GET")
 async def write_in_get(request: Request) -> HTTPResponse:
     await request.ctx.uow.run(_insert, "written-by-get")
     return json_response({"written": True})
 
 
-@blueprint.post("/raise")
+@probe(blueprint, "/raise", method="POST")
 async def raise_after_write(request: Request) -> HTTPResponse:
     await request.ctx.uow.run(_insert, "written-then-raised")
     raise RuntimeError("boom: a secret stack detail")
 
 
-@blueprint.post("/status/<status:int>")
+@probe(blueprint, "/status/<status:int>", method="POST")
 async def status_after_write(request: Request, status: int) -> HTTPResponse:
     await request.ctx.uow.run(_insert, f"written-then-{status}")
     return problem_response(status, "the handler chose this status")
 
 
-@blueprint.post("/write")
+@probe(blueprint, "/write", method="POST")
 async def write(request: Request) -> HTTPResponse:
     await request.ctx.uow.run(_insert, request.args.get("name", "written"))
     return json_response({"written": True}, status=201)
@@ -67,14 +69,14 @@ async def _sleep(conn: AsyncConnection, seconds: float) -> float:
     return seconds
 
 
-@blueprint.get("/sleep")
+@probe(blueprint, "/sleep", method="GET")
 async def sleep(request: Request) -> HTTPResponse:
     seconds = float(request.args.get("s", "0.2"))
     await request.ctx.uow.run(_sleep, seconds)
     return json_response({"slept": seconds})
 
 
-@blueprint.get("/nap")
+@probe(blueprint, "/nap", method="GET")
 async def nap(request: Request) -> HTTPResponse:
     """Sleeps in Python, not in the database (no connection held)."""
     await asyncio.sleep(float(request.args.get("s", "0.2")))
@@ -85,15 +87,25 @@ async def _xact(conn: AsyncConnection) -> int:
     return int((await conn.execute(text("SELECT pg_current_xact_id()::text::bigint"))).scalar_one())
 
 
-@blueprint.post("/xact")
+@probe(blueprint, "/xact", method="POST")
 async def xact(request: Request) -> HTTPResponse:
     xid = await request.ctx.uow.run(_xact)
     await asyncio.sleep(0.05)
     return json_response({"xact": xid, "uow": id(request.ctx.uow)})
 
 
-@blueprint.get("/echo")
+@probe(blueprint, "/echo", method="GET")
 async def echo(request: Request) -> HTTPResponse:
     """The request's headers and query as the handler sees them."""
     headers = {str(name): value for name, value in request.headers.items() if name.startswith("x-")}
     return json_response({"headers": headers, "args": dict(request.args)})
+
+
+@probe(blueprint, "/nested-batch", method="POST")
+async def call_the_batch_handler_by_hand(request: Request) -> HTTPResponse:
+    """What a failed guard would allow: `POST /batch` run inside an item, on its unit."""
+    route = request.app.router.get("/batch", "POST", None)[0]
+    batch = endpoint_of(route)
+    assert batch is not None
+    answer: HTTPResponse = await batch.handler(request)
+    return answer

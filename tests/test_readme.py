@@ -34,7 +34,8 @@ async def test_every_tour_command_answers_as_the_readme_says(
         response = await client.request(
             method, url.removeprefix("localhost:8000"), content=data, headers=headers
         )
-        assert "server-timing" in response.headers
+        if not url.endswith("/health"):  # /health opens no unit of work
+            assert "server-timing" in response.headers
         statuses.append(response.status_code)
         if response.status_code >= 400:
             assert response.headers["content-type"] == "application/problem+json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -52,3 +53,65 @@ def slow_write_batch(frame_id: str, name: str, seconds: float) -> dict[str, Any]
             ]
         },
     }
+
+
+class AsgiSocket:
+    """The server's end of one WebSocket to an ASGI app, in the test's hands."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.read_by_app = 0
+        self.task: asyncio.Task[None] | None = None
+
+    async def _receive(self) -> dict[str, Any]:
+        message = await self._to_app.get()
+        self.read_by_app += 1
+        return message
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self._from_app.put(message)
+
+    async def open(self) -> AsgiSocket:
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": "ws",
+            "server": ("127.0.0.1", 8000),
+            "client": ("127.0.0.1", 50000),
+            "root_path": "",
+            "path": "/ws",
+            "raw_path": b"/ws",
+            "query_string": b"",
+            "headers": [(b"host", b"carpool.test"), (b"x-request-id", b"outer")],
+            "subprotocols": [],
+            "state": {},
+        }
+        self._to_app.put_nowait({"type": "websocket.connect"})
+        self.task = asyncio.create_task(self._app(scope, self._receive, self._send))
+        assert (await self.next_message())["type"] == "websocket.accept"
+        return self
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self._to_app.put_nowait({"type": "websocket.receive", "text": orjson.dumps(frame).decode()})
+
+    def leave(self, code: int = 1001) -> None:
+        self._to_app.put_nowait({"type": "websocket.disconnect", "code": code})
+
+    async def next_message(self, timeout: float = 10.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            return await self._from_app.get()
+
+    async def answer(self) -> dict[str, Any]:
+        message = await self.next_message()
+        assert message["type"] == "websocket.send", message
+        decoded: dict[str, Any] = orjson.loads(message["text"])
+        return decoded
+
+    async def ended(self, timeout: float = 10.0) -> None:
+        """Waits until the app has let go of the socket."""
+        assert self.task is not None
+        async with asyncio.timeout(timeout):
+            await self.task

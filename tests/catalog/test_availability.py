@@ -14,10 +14,10 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 
-from carpool.web.app import create_app
 from tests.catalog.test_widgets import assert_problem, grommet, widget
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.fake_inventory import FakeInventory, fake_inventory
+from tests.helpers import create_app
 from tests.uvicorn_in_process import serving
 
 TIMEOUT_S = 0.5

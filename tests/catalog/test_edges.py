@@ -10,9 +10,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.web.app import create_app
 from tests.catalog.test_widgets import assert_problem, grommet, widget
 from tests.conftest import count, make_container
+from tests.helpers import create_app
 
 BLANKS = [" ", "   ", "\t", "\n", "\u00a0", "\u3000 \u2003"]
 

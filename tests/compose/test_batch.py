@@ -11,9 +11,9 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.web.app import create_app
 from tests import probe_routes
 from tests.conftest import count, make_container, wait_for_idle_pool
+from tests.helpers import create_app
 
 
 async def batch(client: httpx.AsyncClient, envelope: Any) -> httpx.Response:

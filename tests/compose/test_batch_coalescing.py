@@ -12,11 +12,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.catalog import loaders, queries, reads
-from carpool.web.app import create_app
+from carpool.catalog import reads, writes
+from carpool.web.endpoints import PUBLIC, Doc, endpoint
 from carpool.web.responses import problem_response
 from tests.catalog.test_coalescing import assert_embedded, queries_of, seed
 from tests.conftest import make_container, wait_for_idle_pool
+from tests.helpers import create_app
 
 
 async def batch(client: httpx.AsyncClient, envelope: Any) -> tuple[httpx.Response, dict[str, Any]]:
@@ -203,11 +204,16 @@ def _doomed_routes() -> Blueprint:
     """A write that reads itself back through the loaders (caching it), then fails."""
     blueprint = Blueprint("doomed", url_prefix="/_doomed")
 
-    @blueprint.post("/grommets/<grommet_id:int>")
+    @endpoint(
+        blueprint,
+        "/grommets/<grommet_id:int>",
+        methods=("POST",),
+        scope=PUBLIC,
+        doc=Doc("doomed", "Test probe", "probe"),
+    )
     async def rename_read_then_fail(request: Request, grommet_id: int) -> HTTPResponse:
         uow = request.ctx.uow
-        row = await uow.run(queries.update_grommet, grommet_id, {"name": "doomed"})
-        loaders.grommet_written(uow, grommet_id, row)
+        await writes.update_grommet(uow, grommet_id, {"name": "doomed"})
         assert (await reads.widget(uow, 1, include_grommets=True)) is not None
         return problem_response(409, "the item fails after its write")
 

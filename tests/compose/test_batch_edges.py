@@ -14,10 +14,10 @@ from sanic.response import HTTPResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from carpool.web.app import create_app
 from carpool.web.responses import json_response
 from tests import probe_routes
 from tests.conftest import count, make_container, wait_for_idle_pool
+from tests.helpers import create_app, probe
 
 
 def grommet(name: str) -> dict[str, Any]:
@@ -205,7 +205,7 @@ async def _divide_by_zero(conn: AsyncConnection) -> None:
     await conn.execute(text("SELECT 1/0"))
 
 
-@edge_routes.get("/fails-in-the-database")
+@probe(edge_routes, "/fails-in-the-database", method="GET")
 async def fails_in_the_database(request: Request) -> HTTPResponse:
     """A read the database refuses: the transaction it ran in is aborted."""
     await request.ctx.uow.run(_divide_by_zero)

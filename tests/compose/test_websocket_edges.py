@@ -12,9 +12,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.web.app import create_app
 from tests.compose.test_websocket import AsgiSocket
 from tests.conftest import count, make_container, wait_for_idle_pool
+from tests.helpers import create_app
 
 
 class UnreadSocket(AsgiSocket):

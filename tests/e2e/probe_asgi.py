@@ -12,16 +12,17 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from carpool.web.app import create_app
+from carpool.app import create_app
 from carpool.web.responses import json_response
 from tests import probe_routes
+from tests.helpers import probe
 
 probes = Blueprint("probe_ws", url_prefix="/_probe/ws")
 _now = 0
 _most = 0
 
 
-@probes.get("/busy")
+@probe(probes, "/busy", method="GET")
 async def busy(request: Request) -> HTTPResponse:
     """Stays busy for `?s=` seconds (in Python), counting how many are busy at once."""
     global _now, _most
@@ -34,7 +35,7 @@ async def busy(request: Request) -> HTTPResponse:
     return json_response({"busy": True})
 
 
-@probes.post("/reset")
+@probe(probes, "/reset", method="POST")
 async def reset(request: Request) -> HTTPResponse:
     """Forget the high-water mark."""
     global _most
@@ -42,13 +43,13 @@ async def reset(request: Request) -> HTTPResponse:
     return json_response({"most": 0})
 
 
-@probes.get("/most")
+@probe(probes, "/most", method="GET")
 async def most(request: Request) -> HTTPResponse:
     """The largest number of `busy` calls that ran at the same moment since the last reset."""
     return json_response({"most": _most, "now": _now})
 
 
-@probes.get("/headers")
+@probe(probes, "/headers", method="GET")
 async def headers(request: Request) -> HTTPResponse:
     """The request's headers, as its handler sees them."""
     return json_response({str(name): value for name, value in request.headers.items()})

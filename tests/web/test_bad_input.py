@@ -11,8 +11,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.web.app import create_app
 from tests.conftest import count, make_container, wait_for_idle_pool
+from tests.helpers import create_app
 
 M6 = {"name": "M6", "material": "brass", "diameter_mm": 6}
 SMALL_LIMIT = 2048

@@ -15,8 +15,8 @@ from sanic.request import Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.web.app import create_app
 from tests.conftest import count, make_container, wait_for_idle_pool
+from tests.helpers import create_app, probe
 from tests.probe_routes import _insert
 from tests.web.test_bad_input import assert_problem
 
@@ -30,7 +30,7 @@ GENERIC_500 = {
 odd = Blueprint("odd", url_prefix="/_odd")
 
 
-@odd.post("/returns/<kind:str>")
+@probe(odd, "/returns/<kind:str>", method="POST")
 async def returns_a_non_response(request: Request, kind: str) -> Any:
     await request.ctx.uow.run(_insert, f"written-then-{kind}")
     return {"dict": {"written": True}, "str": "written"}[kind]
@@ -41,7 +41,7 @@ class _UnlistedStatus(SanicException):
     message = "a secret internal message"
 
 
-@odd.post("/unlisted-status")
+@probe(odd, "/unlisted-status", method="POST")
 async def unlisted_status(request: Request) -> Any:
     await request.ctx.uow.run(_insert, "written-then-599")
     raise _UnlistedStatus()

@@ -11,9 +11,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from openapi_spec_validator import validate
 
-from carpool.web.app import create_app
 from carpool.web.route_names import template
 from tests.conftest import make_container
+from tests.helpers import create_app
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,10 @@ from websockets.asyncio.client import connect
 
 from carpool.observability.tracing import make_tracer_provider
 from carpool.settings import ConfigurationError, Settings, load_settings
-from carpool.web.app import create_app
 from tests.catalog.test_widgets import grommet, widget
 from tests.conftest import make_container
 from tests.fake_inventory import FakeInventory, fake_inventory
+from tests.helpers import create_app
 from tests.uvicorn_in_process import serving
 
 CALLER_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"

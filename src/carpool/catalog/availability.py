@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from carpool.catalog import reads
 from carpool.catalog.queries import Row
-from carpool.data.unit_of_work import UnitOfWork
+from carpool.data.unit_of_work import Work
 
 # Units of one grommet in stock, by grommet id; raises an AppError when it cannot tell.
 StockLevel = Callable[[int], Awaitable[int]]
 
 
-async def widget_availability(uow: UnitOfWork, widget_id: int, stock: StockLevel) -> Row | None:
+async def widget_availability(uow: Work, widget_id: int, stock: StockLevel) -> Row | None:
     """The widget's availability (see `summarise`), or None if there is no such widget.
 
     The stock of every part is asked for at once; the first failure is the answer, and

@@ -9,16 +9,27 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from carpool.catalog.availability import widget_availability
+from carpool.catalog.routes import READ
 from carpool.errors import NotFound, Unavailable
 from carpool.upstream.inventory import NOT_CONFIGURED, InventoryClient
+from carpool.web.endpoints import Doc, endpoint
 from carpool.web.inputs import existing_id
 from carpool.web.responses import json_response
-from carpool.web.routing import readable
 
 blueprint = Blueprint("availability")
 
 
-@readable(blueprint, "/widgets/<widget_id:int>/availability")
+@endpoint(
+    blueprint,
+    "/widgets/<widget_id:int>/availability",
+    scope=READ,
+    doc=Doc(
+        "getWidgetAvailability",
+        "How many of a widget the inventory's stock allows, and which grommet limits it",
+        "widgets",
+        errors=(404, 502, 503, 504),
+    ),
+)
 async def get_availability(request: Request, widget_id: int) -> HTTPResponse:
     """How many of the widget the inventory's stock allows: 404, or 502/503/504 upstream."""
     inventory: InventoryClient = request.app.ctx.inventory

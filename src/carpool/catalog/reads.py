@@ -6,23 +6,23 @@ from collections.abc import Sequence
 
 from carpool.catalog import loaders, queries
 from carpool.catalog.queries import Row
-from carpool.data.unit_of_work import UnitOfWork
+from carpool.data.unit_of_work import Work
 from carpool.errors import Conflict
 
 
-async def grommet(uow: UnitOfWork, grommet_id: int) -> Row | None:
+async def grommet(uow: Work, grommet_id: int) -> Row | None:
     """One grommet, or None (through the unit's loader: concurrent lookups share a query)."""
     return await loaders.grommets(uow).load(grommet_id)
 
 
-async def grommet_page(uow: UnitOfWork, *, after: int, limit: int) -> tuple[list[Row], bool]:
+async def grommet_page(uow: Work, *, after: int, limit: int) -> tuple[list[Row], bool]:
     """A page of grommets by id, and whether more follow it."""
     # One row more than asked tells whether another page exists, so a last page says so.
     rows = await uow.run(queries.grommet_page, after=after, limit=limit + 1)
     return rows[:limit], len(rows) > limit
 
 
-async def widget(uow: UnitOfWork, widget_id: int, *, include_grommets: bool) -> Row | None:
+async def widget(uow: Work, widget_id: int, *, include_grommets: bool) -> Row | None:
     """One widget with its parts (grommets embedded if asked), or None; through the loaders."""
     row = await loaders.widgets(uow).load(widget_id)
     if row is None:
@@ -32,7 +32,7 @@ async def widget(uow: UnitOfWork, widget_id: int, *, include_grommets: bool) -> 
 
 
 async def widget_page(
-    uow: UnitOfWork, *, after: int, limit: int, include_grommets: bool
+    uow: Work, *, after: int, limit: int, include_grommets: bool
 ) -> tuple[list[Row], bool]:
     """A page of widgets by id with their parts (grommets embedded if asked); more follow?"""
     rows = await uow.run(queries.widget_page, after=after, limit=limit + 1)
@@ -40,7 +40,7 @@ async def widget_page(
     return items, len(rows) > limit
 
 
-async def _with_parts(uow: UnitOfWork, rows: Sequence[Row], *, include_grommets: bool) -> list[Row]:
+async def _with_parts(uow: Work, rows: Sequence[Row], *, include_grommets: bool) -> list[Row]:
     if not rows:
         return []
     loaded = await loaders.widget_parts(uow).load_many([row["id"] for row in rows])
@@ -51,7 +51,7 @@ async def _with_parts(uow: UnitOfWork, rows: Sequence[Row], *, include_grommets:
     return [widget_body(row, ps, embedded) for row, ps in zip(rows, parts, strict=True)]
 
 
-async def _grommets_of(uow: UnitOfWork, ids: list[int]) -> dict[int, Row]:
+async def _grommets_of(uow: Work, ids: list[int]) -> dict[int, Row]:
     """The grommets parts name; each exists (a foreign key says so)."""
     loader = loaders.grommets(uow)
     found = dict(zip(ids, await loader.load_many(ids), strict=True))

@@ -1,4 +1,7 @@
-"""HTTP routes of the catalog: parse input, call reads or queries, shape the answer."""
+"""HTTP routes of the catalog: parse input, call reads or writes, shape the answer.
+
+Each route declares itself (`@endpoint`): its scope, and its API description.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +9,28 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from carpool.catalog import loaders, queries, reads
+from carpool.catalog import reads, writes
+from carpool.catalog.queries import Row
 from carpool.catalog.schemas import GrommetCreate, GrommetPatch, WidgetCreate, WidgetPatch
-from carpool.data.unit_of_work import UnitOfWork
+from carpool.data.unit_of_work import Work
 from carpool.errors import NotFound
+from carpool.web.endpoints import Doc, endpoint
 from carpool.web.inputs import body_as, encode_cursor, existing_id, flag_list, page_params
 from carpool.web.responses import empty_response, json_response
-from carpool.web.routing import readable
 
 blueprint = Blueprint("catalog")
+READ = "catalog:read"
+WRITE = "catalog:write"
 _INCLUDES = frozenset({"grommets"})
+_WRITE_ERRORS = (400, 409, 413, 415, 422)
 
 
-def _uow(request: Request) -> UnitOfWork:
-    uow: UnitOfWork = request.ctx.uow
-    return uow
+def _work(request: Request) -> Work:
+    work: Work = request.ctx.uow
+    return work
 
 
-def _page(items: list[queries.Row], more: bool) -> HTTPResponse:
+def _page(items: list[Row], more: bool) -> HTTPResponse:
     cursor = encode_cursor(items[-1]["id"]) if more and items else None
     return json_response({"items": items, "next": cursor})
 
@@ -39,108 +46,154 @@ def _widget_missing(widget_id: int) -> NotFound:
 # -- grommets ---------------------------------------------------------------------------------
 
 
-@readable(blueprint, "/grommets")
+@endpoint(
+    blueprint,
+    "/grommets",
+    scope=READ,
+    doc=Doc(
+        "listGrommets", "A page of grommets by id (keyset pagination)", "grommets", errors=(422,)
+    ),
+)
 async def list_grommets(request: Request) -> HTTPResponse:
     after, limit = page_params(request)
-    items, more = await reads.grommet_page(_uow(request), after=after, limit=limit)
+    items, more = await reads.grommet_page(_work(request), after=after, limit=limit)
     return _page(items, more)
 
 
-@readable(blueprint, "/grommets/<grommet_id:int>")
+@endpoint(
+    blueprint,
+    "/grommets/<grommet_id:int>",
+    scope=READ,
+    doc=Doc("getGrommet", "One grommet", "grommets", errors=(404,)),
+)
 async def get_grommet(request: Request, grommet_id: int) -> HTTPResponse:
-    found = await reads.grommet(_uow(request), existing_id(grommet_id, "grommet"))
+    found = await reads.grommet(_work(request), existing_id(grommet_id, "grommet"))
     if found is None:
         raise _grommet_missing(grommet_id)
     return json_response(found)
 
 
-@blueprint.post("/grommets")
+@endpoint(
+    blueprint,
+    "/grommets",
+    methods=("POST",),
+    scope=WRITE,
+    doc=Doc("createGrommet", "Create a grommet", "grommets", errors=_WRITE_ERRORS),
+)
 async def create_grommet(request: Request) -> HTTPResponse:
     data = body_as(request, GrommetCreate)
-    uow = _uow(request)
-    row = await uow.run(queries.create_grommet, data.model_dump())
-    loaders.grommet_written(uow, row["id"], row)
+    row = await writes.create_grommet(_work(request), data.model_dump())
     return json_response(row, status=201, headers={"location": f"/grommets/{row['id']}"})
 
 
-@blueprint.patch("/grommets/<grommet_id:int>")
+@endpoint(
+    blueprint,
+    "/grommets/<grommet_id:int>",
+    methods=("PATCH",),
+    scope=WRITE,
+    doc=Doc(
+        "patchGrommet", "Change some fields of a grommet", "grommets", errors=(404, *_WRITE_ERRORS)
+    ),
+)
 async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     existing_id(grommet_id, "grommet")
     changes = body_as(request, GrommetPatch).model_dump(exclude_unset=True)
-    uow = _uow(request)
-    row = await uow.run(queries.update_grommet, grommet_id, changes)
+    row = await writes.update_grommet(_work(request), grommet_id, changes)
     if row is None:
         raise _grommet_missing(grommet_id)
-    loaders.grommet_written(uow, grommet_id, row)
     return json_response(row)
 
 
-@blueprint.delete("/grommets/<grommet_id:int>")
+@endpoint(
+    blueprint,
+    "/grommets/<grommet_id:int>",
+    methods=("DELETE",),
+    scope=WRITE,
+    doc=Doc("deleteGrommet", "Delete a grommet", "grommets", errors=(404, 409)),
+)
 async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     existing_id(grommet_id, "grommet")
-    uow = _uow(request)
-    if not await uow.run(queries.delete_grommet, grommet_id):
+    if not await writes.delete_grommet(_work(request), grommet_id):
         raise _grommet_missing(grommet_id)
-    loaders.grommet_written(uow, grommet_id, None)
     return empty_response()
 
 
 # -- widgets ----------------------------------------------------------------------------------
 
 
-@readable(blueprint, "/widgets")
+@endpoint(
+    blueprint,
+    "/widgets",
+    scope=READ,
+    doc=Doc("listWidgets", "A page of widgets by id (keyset pagination)", "widgets", errors=(422,)),
+)
 async def list_widgets(request: Request) -> HTTPResponse:
     after, limit = page_params(request)
     include = "grommets" in flag_list(request, "include", _INCLUDES)
     items, more = await reads.widget_page(
-        _uow(request), after=after, limit=limit, include_grommets=include
+        _work(request), after=after, limit=limit, include_grommets=include
     )
     return _page(items, more)
 
 
-@readable(blueprint, "/widgets/<widget_id:int>")
+@endpoint(
+    blueprint,
+    "/widgets/<widget_id:int>",
+    scope=READ,
+    doc=Doc("getWidget", "One widget", "widgets", errors=(404, 422)),
+)
 async def get_widget(request: Request, widget_id: int) -> HTTPResponse:
     include = "grommets" in flag_list(request, "include", _INCLUDES)
     found = await reads.widget(
-        _uow(request), existing_id(widget_id, "widget"), include_grommets=include
+        _work(request), existing_id(widget_id, "widget"), include_grommets=include
     )
     if found is None:
         raise _widget_missing(widget_id)
     return json_response(found)
 
 
-@blueprint.post("/widgets")
+@endpoint(
+    blueprint,
+    "/widgets",
+    methods=("POST",),
+    scope=WRITE,
+    doc=Doc("createWidget", "Create a widget", "widgets", errors=_WRITE_ERRORS),
+)
 async def create_widget(request: Request) -> HTTPResponse:
     data = body_as(request, WidgetCreate)
-    # Parts are answered in grommet-id order, as every read of the widget answers them.
-    parts = sorted((part.model_dump() for part in data.parts), key=lambda p: p["grommet_id"])
-    uow = _uow(request)
-    row = await uow.run(queries.create_widget, data.name, parts)
-    loaders.widget_written(uow, row["id"], row, parts)
-    body = reads.widget_body(row, parts, None)
-    return json_response(body, status=201, headers={"location": f"/widgets/{row['id']}"})
+    parts = [part.model_dump() for part in data.parts]
+    body = await writes.create_widget(_work(request), data.name, parts)
+    return json_response(body, status=201, headers={"location": f"/widgets/{body['id']}"})
 
 
-@blueprint.patch("/widgets/<widget_id:int>")
+@endpoint(
+    blueprint,
+    "/widgets/<widget_id:int>",
+    methods=("PATCH",),
+    scope=WRITE,
+    doc=Doc(
+        "patchWidget", "Change some fields of a widget", "widgets", errors=(404, *_WRITE_ERRORS)
+    ),
+)
 async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
     existing_id(widget_id, "widget")
     data = body_as(request, WidgetPatch)
     parts = [part.model_dump() for part in data.parts] if data.parts is not None else None
-    uow = _uow(request)
-    row = await uow.run(queries.update_widget, widget_id, name=data.name, parts=parts)
-    if row is None:
+    found = await writes.update_widget(_work(request), widget_id, name=data.name, parts=parts)
+    if found is None:
         raise _widget_missing(widget_id)
-    loaders.widget_written(uow, widget_id, row, parts)
-    found = await reads.widget(uow, widget_id, include_grommets=False)
-    assert found is not None
     return json_response(found)
 
 
-@blueprint.delete("/widgets/<widget_id:int>")
+@endpoint(
+    blueprint,
+    "/widgets/<widget_id:int>",
+    methods=("DELETE",),
+    scope=WRITE,
+    doc=Doc("deleteWidget", "Delete a widget", "widgets", errors=(404,)),
+)
 async def delete_widget(request: Request, widget_id: int) -> HTTPResponse:
     existing_id(widget_id, "widget")
-    uow = _uow(request)
-    if not await uow.run(queries.delete_widget, widget_id):
+    if not await writes.delete_widget(_work(request), widget_id):
         raise _widget_missing(widget_id)
-    loaders.widget_written(uow, widget_id, None, None)
     return empty_response()

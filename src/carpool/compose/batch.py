@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,13 +25,13 @@ from carpool.compose.references import (
     substitute_path,
     substitute_text,
 )
-from carpool.data.unit_of_work import UnitOfWork
+from carpool.data.unit_of_work import Work
 from carpool.errors import TimedOut
 from carpool.settings import Settings
+from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Doc, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.inputs import json_body
 from carpool.web.responses import json_response, problem_response
-from carpool.web.routing import readable
 
 _FAILED_DEPENDENCY = "urn:carpool:problem:failed-dependency"
 
@@ -71,7 +70,7 @@ class BatchRun:
     Non-atomic: each unsafe item runs in its own SAVEPOINT.
     """
 
-    def __init__(self, parent: Request, envelope: Envelope, uow: UnitOfWork) -> None:
+    def __init__(self, parent: Request, envelope: Envelope, uow: Work) -> None:
         self._parent = parent
         self._atomic = envelope.atomic
         self._uow = uow
@@ -183,30 +182,30 @@ class BatchRun:
         return SubRequest(item.method, substitute_path(item.path, limited), headers, body)
 
 
-async def run_batch(parent: Request, data: Any, uow: UnitOfWork, settings: Settings) -> bytes:
-    """Validate a decoded batch body, run it on `uow`, finish `uow`, return the answer bytes.
+async def run_batch(parent: Request, data: Any, work: Work, settings: Settings) -> bytes:
+    """Validate a decoded batch body, run it on `work`, return the answer bytes.
 
-    Raises Invalid for a bad envelope (nothing runs), TimedOut past BATCH_TIMEOUT_S and
-    CommitFailed if the database refuses the COMMIT; in each case nothing is kept.
+    `work` is borrowed: the caller's unit-of-work scope ends it. An atomic batch with a
+    failed item asks it to roll back (the answer is still 200, `"committed": false`).
+    Raises Invalid for a bad envelope (nothing runs) and TimedOut past BATCH_TIMEOUT_S (the
+    scope then rolls back); a refused COMMIT becomes the scope's problem answer, so a
+    `"committed": true` that reaches the client is the truth.
     """
     envelope = parse_envelope(data, max_items=settings.batch_max_items)
-    if not uow.has_connection and all(item.safe for item in envelope.items):
-        uow.read_only = True  # as each item's single request would run: READ ONLY
-    run = BatchRun(parent, envelope, uow)
+    if all(item.safe for item in envelope.items):
+        work.restrict_to_read_only()  # as each item's single request would run: READ ONLY
+    run = BatchRun(parent, envelope, work)
     try:
         async with asyncio.timeout(settings.batch_timeout_s):
             items = await run.run()
     except TimeoutError:
-        with contextlib.suppress(Exception):
-            await uow.finish(commit=False)
         raise TimedOut(
             f"The batch did not finish within {settings.batch_timeout_s:g} s;"
             " nothing it did was kept."
         ) from None
     committed = not (envelope.atomic and run.failed_at is not None)
-    # Finish here, not in middleware: `committed` must be the truth, and a refused
-    # COMMIT must become the whole batch's error answer.
-    await uow.finish(commit=committed)
+    if not committed:
+        work.roll_back_at_end()
     return encode_batch(committed=committed, items=items)
 
 
@@ -215,12 +214,31 @@ def batch_routes(settings: Settings) -> Blueprint:
     blueprint = Blueprint("batch")
     limits = {"max_items": settings.batch_max_items, "timeout_s": settings.batch_timeout_s}
 
-    @readable(blueprint, "/batch")
+    @endpoint(
+        blueprint,
+        "/batch",
+        scope=PUBLIC,
+        composable=False,
+        unit=False,
+        doc=Doc("getBatchLimits", "The batch limits in force", "batch"),
+    )
     async def batch_limits(request: Request) -> HTTPResponse:
         """The limits in force, so that clients can split their work before sending it."""
         return json_response(limits)
 
-    @blueprint.post("/batch")
+    @endpoint(
+        blueprint,
+        "/batch",
+        methods=("POST",),
+        scope=AUTHENTICATED,
+        composable=False,
+        doc=Doc(
+            "runBatch",
+            "Run many sub-requests on one unit of work; one answer for all",
+            "batch",
+            errors=(400, 413, 415, 422, 504),
+        ),
+    )
     async def batch(request: Request) -> HTTPResponse:
         """Run every item on this request's unit of work; one answer for all."""
         body = await run_batch(request, json_body(request), request.ctx.uow, settings)

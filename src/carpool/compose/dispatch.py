@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
 from collections.abc import Callable, Mapping
@@ -13,23 +14,24 @@ from urllib.parse import quote, unquote
 
 from sanic import Sanic
 from sanic.compat import Header
-from sanic.exceptions import PayloadTooLarge, SanicException
+from sanic.exceptions import MethodNotAllowed, NotFound, PayloadTooLarge, SanicException
 from sanic.request import Request
-from sanic.response import BaseHTTPResponse
+from sanic.response import BaseHTTPResponse, HTTPResponse
+from sanic_routing import Route
 
-from carpool.data.unit_of_work import UnitOfWork
+from carpool.data.unit_of_work import Work
+from carpool.web.endpoints import call_endpoint, endpoint_of
 from carpool.web.errors import problem_for
 from carpool.web.responses import problem_response
+from carpool.web.route_names import template
 
-# Paths that only make sense as the outer request: a batch in a batch, a socket in a frame,
-# and the probes (/health, /ready), which answer about the process, not about a call.
-FORBIDDEN_PATHS = frozenset({"/batch", "/ws", "/health", "/ready"})
 # Headers an item may not set: its identity is its outer request's.
 FORBIDDEN_HEADERS = frozenset({"authorization", "cookie"})
 # Headers that describe the outer request's transport or body, never an item's.
 _NOT_INHERITED = frozenset({"content-length", "content-type", "transfer-encoding", "upgrade"})
-# Response headers that are transport, not the handler's own.
-_TRANSPORT_HEADERS = frozenset({"content-type", "content-length", "server-timing", "connection"})
+# Response headers that are transport, not the handler's own. (Server-Timing is stamped by
+# the unit-of-work scope of the outer call only: a frame's answer keeps it, an item has none.)
+_TRANSPORT_HEADERS = frozenset({"content-type", "content-length", "connection"})
 # What an HTTP request can carry: a header name is a token (RFC 9110), a value holds no
 # control character but tab; a path goes on the wire as printable ASCII (the rest is encoded).
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -79,10 +81,13 @@ def normalise_path(path: str) -> str:
 
 
 def check_subrequest(sub: SubRequest) -> None:
-    """Raise SubrequestRefused if `sub` may not run inside another request."""
-    decoded = normalise_path(unquote(sub.path)).partition("?")[0].rstrip("/") or "/"
-    if decoded in FORBIDDEN_PATHS:
-        raise SubrequestRefused(f"{decoded} cannot be called from inside a batch or a frame")
+    """Raise SubrequestRefused if `sub` could not be sent as an HTTP request of its own.
+
+    Which routes may run inside a batch or a frame is decided on the matched route, later.
+    """
+    if "#" in sub.path:
+        # A fragment never reaches a server; the router would silently drop it.
+        raise SubrequestRefused(f"the path {sub.path!r} has a fragment (#), which no server sees")
     for name, value in sub.headers.items():
         if name.lower() in FORBIDDEN_HEADERS:
             raise SubrequestRefused(f"an item may not set the {name} header")
@@ -90,9 +95,13 @@ def check_subrequest(sub: SubRequest) -> None:
             raise SubrequestRefused(f"the header {name!r} could not be sent in an HTTP request")
 
 
+def _refused_response(exc: SubrequestRefused) -> BaseHTTPResponse:
+    return problem_response(400, str(exc), type_="urn:carpool:problem:refused-item")
+
+
 def refused(exc: SubrequestRefused) -> SubResponse:
     """The 400 answer of an item that was refused before it ran."""
-    return capture(problem_response(400, str(exc), type_="urn:carpool:problem:refused-item"))
+    return capture(_refused_response(exc))
 
 
 def capture(response: BaseHTTPResponse) -> SubResponse:
@@ -106,6 +115,13 @@ def capture(response: BaseHTTPResponse) -> SubResponse:
     return SubResponse(response.status, headers, body, response.content_type)
 
 
+def as_response(answer: SubResponse) -> BaseHTTPResponse:
+    """A captured answer as a response again (for the scope that ends a frame's unit)."""
+    return HTTPResponse(
+        answer.body, status=answer.status, headers=answer.headers, content_type=answer.content_type
+    )
+
+
 def _headers(parent: Request, sub: SubRequest) -> Header:
     headers = Header(
         (name, value) for name, value in parent.headers.items() if name not in _NOT_INHERITED
@@ -117,7 +133,7 @@ def _headers(parent: Request, sub: SubRequest) -> Header:
     return headers
 
 
-def _synthetic_request(parent: Request, sub: SubRequest, path: str, uow: UnitOfWork) -> Request:
+def _synthetic_request(parent: Request, sub: SubRequest, path: str, work: Work) -> Request:
     app = parent.app
     request: Request = app.request_class(
         path.encode(), _headers(parent, sub), parent.version, sub.method, parent.transport, app
@@ -127,32 +143,71 @@ def _synthetic_request(parent: Request, sub: SubRequest, path: str, uow: UnitOfW
     # Whatever the outer request's middleware established (identity, request id) carries over.
     for name, value in vars(parent.ctx).items():
         setattr(request.ctx, name, value)
-    request.ctx.uow = uow
+    request.ctx.uow = work
     request.ctx.parent_request = parent
     return request
 
 
-async def _call_handler(app: Sanic[Any, Any], request: Request) -> BaseHTTPResponse:
-    response: Any
+async def _call_route(app: Sanic[Any, Any], request: Request) -> BaseHTTPResponse:
+    """Route `request` and run its endpoint, if it may run inside another call."""
     try:
-        route, handler, kwargs = app.router.get(request.path, request.method, None)
-        request.route = route
-        request._match_info = dict(kwargs)
-        response = handler(request, **kwargs)
-        if isawaitable(response):
-            response = await response
-    except Exception as exc:
-        response = app.error_handler.response(request, exc)  # type: ignore[no-untyped-call]
-        if isawaitable(response):
-            response = await response
-    if not isinstance(response, BaseHTTPResponse):
-        response = problem_for(RuntimeError(f"handler answered {type(response).__name__}"))
-    answered: BaseHTTPResponse = response
+        route, _, kwargs = app.router.get(request.path, request.method, None)
+    except (NotFound, MethodNotAllowed) as exc:
+        # A route that may not run here, under another spelling or method (`/BATCH`,
+        # `/%62atch`, `POST /ws`), is refused as a nested call, not merely "not found".
+        hidden = _uncomposable_lookalike(app, request.path)
+        if hidden is not None:
+            return _refused_response(_not_composable(hidden))
+        return await _error_answer(app, request, exc)
+    declared = endpoint_of(route)
+    if declared is None or not declared.composable:
+        # Decided on the route that matched, however its path was spelled.
+        return _refused_response(_not_composable(route))
+    request.route = route
+    request._match_info = dict(kwargs)
+    return await call_endpoint(request, declared, **kwargs)
+
+
+_ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _composable(route: Route) -> bool:
+    declared = endpoint_of(route)
+    return declared is not None and declared.composable
+
+
+def _not_composable(route: Route) -> SubrequestRefused:
+    where = template(route.uri)
+    return SubrequestRefused(f"{where} cannot be called from inside a batch or a frame")
+
+
+def _uncomposable_lookalike(app: Sanic[Any, Any], path: str) -> Route | None:
+    """A route that may not run as a sub-request, matched by some spelling of `path` (decoded,
+    normalised, lower-cased, without a trailing slash) with any method; else None."""
+    decoded = normalise_path(unquote(path.partition("?")[0]).partition("#")[0])
+    bare = decoded.rstrip("/") or "/"
+    spellings = {decoded, decoded.lower(), bare, bare.lower()}
+    for spelling in spellings:
+        for method in _ANY_METHOD:
+            with contextlib.suppress(Exception):
+                route: Route = app.router.get(spelling, method, None)[0]
+                if not _composable(route):
+                    return route
+    return None
+
+
+async def _error_answer(app: Sanic[Any, Any], request: Request, exc: Exception) -> BaseHTTPResponse:
+    response = app.error_handler.response(request, exc)  # type: ignore[no-untyped-call]
+    answered: BaseHTTPResponse = await response if isawaitable(response) else response
     return answered
 
 
-async def dispatch_subrequest(parent: Request, sub: SubRequest, uow: UnitOfWork) -> SubResponse:
-    """Run the route `sub` addresses on `uow`, as the single request would run it.
+async def dispatch_subrequest(parent: Request, sub: SubRequest, work: Work) -> SubResponse:
+    """Run the route `sub` addresses on `work`, as the single request would run it.
+
+    `work` is borrowed: nothing the route does can finish it. A route declared not
+    composable (`/batch`, `/ws`, the probes, the docs) is a 400 answer, decided on the
+    matched route, never on the path string.
 
     Routing errors (404, 405) and handler exceptions are answered by the app's own error
     handler, so every body is byte-for-byte what the single request would get. Hooks
@@ -169,16 +224,16 @@ async def dispatch_subrequest(parent: Request, sub: SubRequest, uow: UnitOfWork)
         too_large = PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
         return capture(problem_for(too_large))
     try:
-        request = _synthetic_request(parent, sub, path, uow)
+        request = _synthetic_request(parent, sub, path, work)
     except SanicException as exc:  # a URL Sanic cannot parse
         return capture(problem_for(exc))
     hooks: list[SubrequestHook] = getattr(app.ctx, "subrequest_hooks", [])
     if not hooks:
-        return _answer(sub, await _call_handler(app, request))
+        return _answer(sub, await _call_route(app, request))
     async with AsyncExitStack() as stack:
         for hook in hooks:
             await stack.enter_async_context(hook(request))
-        result = _answer(sub, await _call_handler(app, request))
+        result = _answer(sub, await _call_route(app, request))
         request.ctx.subresponse = result
     return result
 

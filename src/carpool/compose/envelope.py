@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from carpool.errors import FieldError, Invalid
 from carpool.web.inputs import field_errors
+from carpool.web.unit_scope import SAFE_METHODS
 
 METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ID = r"^[^/{}\s]+$"
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_ID)]
 Path = Annotated[str, StringConstraints(min_length=1, max_length=8192, pattern=r"^/")]

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sanic import Blueprint, Sanic
 from sanic.request import Request
+from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from carpool.compose.batch import run_batch
-from carpool.compose.dispatch import capture, dispatch_subrequest
+from carpool.compose.dispatch import as_response, capture, dispatch_subrequest
 from carpool.compose.encoding import encode_item
-from carpool.compose.envelope import SAFE_METHODS
 from carpool.compose.frames import (
     BAD_FRAME,
     BadFrame,
@@ -23,27 +21,11 @@ from carpool.compose.frames import (
     parse_frame,
 )
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
-from carpool.data.unit_of_work import UnitOfWork
 from carpool.settings import Settings
+from carpool.web.endpoints import AUTHENTICATED, Doc, endpoint
 from carpool.web.errors import problem_for
-from carpool.web.responses import problem_response
-
-UnitOfWorkFactory = Callable[..., Awaitable[UnitOfWork]]
-
-
-async def finalise(uow: UnitOfWork, *, commit: bool) -> None:
-    """Commit or roll back `uow` and release its connection, even if cancelled meanwhile.
-
-    A refused COMMIT raises CommitFailed (nothing was saved).
-    """
-    finishing = asyncio.ensure_future(uow.finish(commit=commit))
-    try:
-        await asyncio.shield(finishing)
-    except asyncio.CancelledError:
-        # Let the commit or rollback complete: a half-finished unit would hold its connection.
-        with contextlib.suppress(Exception):
-            await finishing
-        raise
+from carpool.web.responses import JSON, problem_response
+from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
 
 
 def _problem_answer(frame_id: str | None, exc: Exception) -> bytes:
@@ -85,30 +67,20 @@ class FrameRunner:
             return _problem_answer(frame.id, exc)
 
     async def _request(self, frame: RequestFrame) -> bytes:
-        uow = await self._unit_of_work(read_only=frame.method in SAFE_METHODS)
-        try:
-            answer = await dispatch_subrequest(self._parent, frame.subrequest(), uow)
-        except BaseException:
-            await finalise(uow, commit=False)
-            raise
-        try:
-            await finalise(uow, commit=not uow.read_only and answer.status < 400)
-        except Exception as exc:  # a refused COMMIT: nothing was saved, and the answer says so
-            answer = capture(problem_for(exc))
-        answer.headers["server-timing"] = uow.stats.server_timing()
+        async with unit_scope(self._unit_of_work, method=frame.method) as scope:
+            answer = await dispatch_subrequest(self._parent, frame.subrequest(), scope.work)
+            answer = capture(await scope.finish(as_response(answer)))
         return encode_item(frame.id, answer)
 
     async def _batch(self, frame: BatchFrame) -> bytes:
-        uow = await self._unit_of_work(read_only=False)
-        try:
-            body = await run_batch(self._parent, frame.batch, uow, self._settings)
-        except Exception as exc:  # a bad envelope, a timeout, a refused COMMIT: nothing kept
-            await finalise(uow, commit=False)
-            return _problem_answer(frame.id, exc)
-        except BaseException:
-            await finalise(uow, commit=False)
-            raise
-        return encode_answer(frame.id, 200, body)
+        async with unit_scope(self._unit_of_work, method="POST") as scope:
+            try:
+                body = await run_batch(self._parent, frame.batch, scope.work, self._settings)
+                response: BaseHTTPResponse = HTTPResponse(body, content_type=JSON)
+            except Exception as exc:  # a bad envelope, a timeout: nothing kept
+                response = problem_for(exc)
+            answer = capture(await scope.finish(response))
+        return encode_answer(frame.id, answer.status, answer.body)
 
 
 def websocket_routes(settings: Settings) -> Blueprint:
@@ -135,7 +107,15 @@ def websocket_routes(settings: Settings) -> Blueprint:
         finally:
             del live[multiplexer]
 
-    blueprint.add_websocket_route(multiplex, "/ws")
+    endpoint(
+        blueprint,
+        "/ws",
+        scope=AUTHENTICATED,
+        composable=False,
+        unit=False,
+        websocket=True,
+        doc=Doc("multiplex", "Multiplex requests over one WebSocket", "websocket"),
+    )(multiplex)
 
     @blueprint.before_server_stop
     async def close_sockets(app: Sanic[Any, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 from sqlalchemy.exc import DBAPIError
@@ -57,7 +57,14 @@ class UnitOfWork:
         self._lock = asyncio.Lock()
         self._finished = False  # no new work once finishing has begun
         self._released = False  # finish has completed: the connection (if any) is back
+        self._roll_back_only = False
         self._loaders: dict[str, Forgetful] = {}
+        self.work = Work(self)
+
+    @property
+    def roll_back_only(self) -> bool:
+        """Whether a borrower asked that nothing be committed (see `Work.roll_back_at_end`)."""
+        return self._roll_back_only
 
     @property
     def finished(self) -> bool:
@@ -169,6 +176,72 @@ class UnitOfWork:
                 raise
             self._conn = conn
         return self._conn
+
+
+class Work:
+    """A unit of work as handlers, batch items and frames borrow it: they may run statements,
+    use its loaders and savepoints, never finish it.
+
+    Only the unit's owner (the unit-of-work scope of the outer call) can commit, roll back or
+    release it, so no sub-request, however it got there, can end its outer call's transaction.
+    A borrower may only make the ending stricter: ask for READ ONLY before any statement ran,
+    or ask for a rollback.
+    """
+
+    __slots__ = ("_unit",)
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self._unit = unit
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the unit's transaction refuses writes."""
+        return self._unit.read_only
+
+    @property
+    def coalesce(self) -> bool:
+        """Whether the unit's loaders coalesce lookups."""
+        return self._unit.coalesce
+
+    @property
+    def stats(self) -> QueryStats:
+        """Queries sent and time spent so far."""
+        return self._unit.stats
+
+    @property
+    def has_connection(self) -> bool:
+        """Whether a statement has run yet (a connection is checked out)."""
+        return self._unit.has_connection
+
+    async def run(
+        self,
+        query: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`UnitOfWork.run`: `query(connection, ...)` inside the unit's transaction."""
+        return await self._unit.run(query, *args, **kwargs)
+
+    def loader(self, name: str, make: Callable[[Work], L]) -> L:
+        """The unit's loader called `name`, made by `make(work)` the first time."""
+        return self._unit.loader(name, lambda _: make(self))
+
+    def forget_loaded(self) -> None:
+        """Drop what every loader has loaded."""
+        self._unit.forget_loaded()
+
+    def savepoint(self) -> AbstractAsyncContextManager[Savepoint]:
+        """`UnitOfWork.savepoint`: a SAVEPOINT around a block, kept or undone by the block."""
+        return self._unit.savepoint()
+
+    def restrict_to_read_only(self) -> None:
+        """Run READ ONLY after all; only before the first statement (afterwards, no effect)."""
+        if not self._unit.has_connection:
+            self._unit.read_only = True
+
+    def roll_back_at_end(self) -> None:
+        """Whatever the answer, the owner rolls back instead of committing."""
+        self._unit._roll_back_only = True
 
 
 class Savepoint:

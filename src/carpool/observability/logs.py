@@ -16,7 +16,7 @@ from pythonjsonlogger.orjson import OrjsonFormatter
 from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 
-from carpool.data.unit_of_work import UnitOfWork
+from carpool.data.unit_of_work import Work
 from carpool.web.route_names import route_of
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -68,7 +68,7 @@ def mark_start(request: Request) -> None:
     request_id(request)
 
 
-def log_request(request: Request, response: BaseHTTPResponse, uow: UnitOfWork | None) -> None:
+def log_request(request: Request, response: BaseHTTPResponse, uow: Work | None) -> None:
     """The request's log line: method, route, status, duration, queries, request id."""
     if not requests_log.isEnabledFor(logging.INFO):
         return
@@ -87,7 +87,7 @@ async def log_subrequest(request: Request) -> AsyncIterator[None]:
     run concurrently share (coalesced) queries, so their counts may overlap.
     """
     started = time.perf_counter()
-    uow: UnitOfWork | None = getattr(request.ctx, "uow", None)
+    uow: Work | None = getattr(request.ctx, "uow", None)
     queries_before = uow.stats.queries if uow is not None else 0
     try:
         yield

@@ -15,7 +15,6 @@ from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from sanic.request import Request
 
-from carpool.compose.dispatch import add_subrequest_hook
 from carpool.observability import sql_spans
 from carpool.web.route_names import route_of
 
@@ -124,14 +123,18 @@ def _describe(span: Any, request: Request, status: int | None) -> None:
             span.set_status(Status(StatusCode.ERROR))
 
 
-def install(app: Sanic[Any, Any], provider: TracerProvider | None) -> None:
-    """Trace `app`'s requests, sub-requests and SQL with `provider`; None: do nothing at all."""
+def install(app: Sanic[Any, Any], provider: TracerProvider | None) -> RequestTracing | None:
+    """Trace `app`'s requests and SQL with `provider`; None: do nothing at all.
+
+    Returns the tracing, whose `subrequest_span` the app factory hooks to sub-requests.
+    """
     if provider is None:
-        return
+        return None
     tracing = RequestTracing(provider.get_tracer(TRACER_NAME))
     app.ctx.tracing = tracing
-    add_subrequest_hook(app, tracing.subrequest_span)
 
     @app.after_server_start
     async def trace_sql(app: Sanic[Any, Any]) -> None:
         sql_spans.instrument(await app.ctx.container.engine(), tracing.tracer)
+
+    return tracing

@@ -11,10 +11,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from carpool.data import migrations
-from carpool.data.unit_of_work import UnitOfWork
+from carpool.data.unit_of_work import Work
 from carpool.errors import Unavailable
+from carpool.web.endpoints import PUBLIC, Doc, endpoint
 from carpool.web.responses import json_response
-from carpool.web.routing import readable
 
 blueprint = Blueprint("health")
 log = logging.getLogger("carpool.health")
@@ -22,16 +22,34 @@ log = logging.getLogger("carpool.health")
 READY_TIMEOUT_S = 5.0
 
 
-@readable(blueprint, "/health")
+@endpoint(
+    blueprint,
+    "/health",
+    scope=PUBLIC,
+    composable=False,
+    unit=False,
+    doc=Doc("health", "Liveness: the process serves (touches no database)", "operations"),
+)
 async def health(request: Request) -> HTTPResponse:
     """The process is up and serving."""
     return json_response({"status": "ok"})
 
 
-@readable(blueprint, "/ready")
+@endpoint(
+    blueprint,
+    "/ready",
+    scope=PUBLIC,
+    composable=False,
+    doc=Doc(
+        "ready",
+        "Readiness: the database answers and its schema is at the migrations' head",
+        "operations",
+        errors=(503,),
+    ),
+)
 async def ready(request: Request) -> HTTPResponse:
     """200 if the database answers and its schema is at the migrations' head; else 503."""
-    uow: UnitOfWork = request.ctx.uow
+    uow: Work = request.ctx.uow
     head = await asyncio.to_thread(_head_revision)
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):

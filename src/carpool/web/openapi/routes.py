@@ -11,6 +11,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from carpool.errors import NotFound
+from carpool.web.endpoints import PUBLIC, Doc, endpoint
 from carpool.web.openapi.document import build_document
 from carpool.web.responses import dumps
 
@@ -49,7 +50,14 @@ _PAGE = b"""<!DOCTYPE html>
 """
 
 
-@blueprint.get("/openapi.json")
+@endpoint(
+    blueprint,
+    "/openapi.json",
+    scope=PUBLIC,
+    composable=False,
+    unit=False,
+    doc=Doc("openapi", "This document", "documentation"),
+)
 async def openapi_document(request: Request) -> HTTPResponse:
     """The OpenAPI 3.1 document of this app, built once."""
     document: bytes | None = getattr(request.app.ctx, "openapi_document", None)
@@ -58,13 +66,27 @@ async def openapi_document(request: Request) -> HTTPResponse:
     return HTTPResponse(document, content_type="application/json")
 
 
-@blueprint.get("/docs")
+@endpoint(
+    blueprint,
+    "/docs",
+    scope=PUBLIC,
+    composable=False,
+    unit=False,
+    doc=Doc("docs", "Interactive documentation (Swagger UI, served locally)", "documentation"),
+)
 async def docs(request: Request) -> HTTPResponse:
     """Swagger UI, reading /openapi.json; every asset is local (no internet needed)."""
     return HTTPResponse(_PAGE, content_type="text/html; charset=utf-8")
 
 
-@blueprint.get("/docs/assets/<name:str>")
+@endpoint(
+    blueprint,
+    "/docs/assets/<name:str>",
+    scope=PUBLIC,
+    composable=False,
+    unit=False,
+    doc=Doc("docsAsset", "The docs UI's own scripts and styles", "documentation", errors=(404,)),
+)
 async def docs_asset(request: Request, name: str) -> HTTPResponse:
     """One of the docs UI's files, from the swagger-ui-py wheel."""
     if name not in _ASSETS:

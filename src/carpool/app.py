@@ -1,0 +1,95 @@
+"""The app factory: composition of carpool's parts into a Sanic app, wired to its container.
+
+This is the package's entrypoint: it imports every layer, and no layer imports it.
+"""
+
+from __future__ import annotations
+
+from inspect import isawaitable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sanic import Sanic
+from sanic.request import Request
+
+from carpool.catalog.availability_routes import blueprint as availability_routes
+from carpool.catalog.routes import blueprint as catalog_routes
+from carpool.compose.batch import batch_routes
+from carpool.compose.dispatch import add_subrequest_hook
+from carpool.compose.websocket import websocket_routes
+from carpool.observability import logs, tracing
+from carpool.settings import Settings
+from carpool.web import health, middleware
+from carpool.web.errors import ProblemErrorHandler
+from carpool.web.openapi.routes import blueprint as openapi_routes
+from carpool.web.request import CarpoolRequest
+
+if TYPE_CHECKING:  # the package never imports the composition root at run time
+    from container import Container
+
+
+class CarpoolApp(Sanic[Any, Any]):
+    """Sanic, running each request inside its server span when tracing is on."""
+
+    async def handle_request(self, request: Request) -> None:
+        traced: tracing.RequestTracing | None = getattr(self.ctx, "tracing", None)
+        if traced is None:
+            await super().handle_request(request)
+            return
+        with traced.request_span(request):
+            await super().handle_request(request)
+
+
+def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
+    """Build the app; the container's resources start and stop with the ASGI lifespan."""
+    settings: Settings = container.settings()
+    app = CarpoolApp(
+        name,
+        dumps=orjson.dumps,
+        loads=orjson.loads,
+        request_class=CarpoolRequest,
+        error_handler=ProblemErrorHandler(),
+        configure_logging=False,
+    )
+    app.config.REQUEST_MAX_SIZE = settings.request_max_bytes
+    app.config.ACCESS_LOG = settings.access_log
+    app.config.MOTD = False
+    app.ctx.container = container
+    # Every endpoint's unit-of-work scope takes its units from here (one new unit per call).
+    app.ctx.unit_of_work = container.unit_of_work
+    logs.configure_logging(settings.log_level)
+
+    app.blueprint(health.blueprint)
+    app.blueprint(catalog_routes)
+    app.blueprint(availability_routes)
+    app.blueprint(batch_routes(settings))
+    app.blueprint(websocket_routes(settings))
+    app.blueprint(openapi_routes)
+    middleware.install(app, request_log=settings.request_log)
+    _observe(app, container, settings)
+
+    @app.before_server_start
+    async def start_resources(app: Sanic[Any, Any]) -> None:
+        await _awaited(container.init_resources())
+        # Its HTTP session is an async Resource, so the Factory answers an awaitable.
+        app.ctx.inventory = await _awaited(container.inventory())
+
+    @app.after_server_stop
+    async def stop_resources(app: Sanic[Any, Any]) -> None:
+        await _awaited(container.shutdown_resources())
+
+    return app
+
+
+async def _awaited(value: Any) -> Any:
+    """`value`, awaited if it is awaitable (async providers answer awaitables)."""
+    return await value if isawaitable(value) else value
+
+
+def _observe(app: CarpoolApp, container: Container, settings: Settings) -> None:
+    """Logs and traces: for single requests, and for every batch item and frame."""
+    traced = tracing.install(app, container.tracer_provider())
+    if traced is not None:
+        add_subrequest_hook(app, traced.subrequest_span)
+    if settings.request_log:
+        add_subrequest_hook(app, logs.log_subrequest)

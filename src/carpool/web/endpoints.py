@@ -1,0 +1,145 @@
+"""Route declarations: each route says, next to its handler, what it is and how it may be called.
+
+`@endpoint(...)` registers a handler and records an `Endpoint` on its route (`route.ctx`):
+the scope it needs (or `PUBLIC`), whether it may run as a batch item or WebSocket frame,
+whether it works on a unit of work, and its API description. Every way of calling a route
+(a single request, a batch item, a frame) goes through `call_endpoint`, so whatever must
+hold for every call is checked there, once, on the matched route.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from inspect import isawaitable
+from typing import Any, Final, TypeVar
+
+from pydantic import BaseModel
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import BaseHTTPResponse
+from sanic_routing import Route
+
+from carpool.web.errors import problem_for
+from carpool.web.unit_scope import unit_scope
+
+H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+PUBLIC: Final = None
+"""The scope of a route anyone may call."""
+AUTHENTICATED: Final = "*"
+"""The scope of a route any identified caller may call (its parts check their own scopes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One documented answer of an operation: what it means, and its body's shape if JSON."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    example: Any = None
+    media_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """The API description of an operation: what the OpenAPI document says of it."""
+
+    operation_id: str
+    summary: str
+    tag: str
+    answers: Mapping[int, Answer] = field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+    body: type[BaseModel] | None = None
+    body_example: Any = None
+    query: type[BaseModel] | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: Sanic hashes route ctx
+class Endpoint:
+    """What a route declares about itself."""
+
+    uri: str
+    methods: tuple[str, ...]
+    scope: str | None
+    composable: bool
+    unit: bool
+    websocket: bool
+    doc: Doc
+    handler: Callable[..., Awaitable[Any]]
+
+    @property
+    def public(self) -> bool:
+        """Whether anyone may call it, with or without identity."""
+        return self.scope is PUBLIC
+
+
+def endpoint(
+    blueprint: Blueprint,
+    uri: str,
+    *,
+    methods: tuple[str, ...] = ("GET",),
+    scope: str | None,
+    doc: Doc,
+    composable: bool = True,
+    unit: bool = True,
+    websocket: bool = False,
+) -> Callable[[H], H]:
+    """Register the decorated handler for `uri` and `methods`, declared as an `Endpoint`.
+
+    `scope` is required: the scope a caller needs, or `PUBLIC`. GET also serves HEAD
+    (headers only, as RFC 9110 asks). `composable=False` keeps the route out of batches and
+    frames; `unit=False` for routes that never touch the database (no unit of work opened).
+    """
+    if "GET" in methods and "HEAD" not in methods and not websocket:
+        methods = (*methods, "HEAD")
+
+    def register(handler: H) -> H:
+        declared = Endpoint(uri, methods, scope, composable, unit, websocket, doc, handler)
+
+        @functools.wraps(handler)
+        async def single(request: Request, *args: Any, **kwargs: Any) -> Any:
+            if not declared.unit:
+                return await call_endpoint(request, declared, *args, **kwargs)
+            factory = request.app.ctx.unit_of_work
+            async with unit_scope(factory, method=request.method) as scope:
+                request.ctx.uow = scope.work
+                return await scope.finish(await call_endpoint(request, declared, *args, **kwargs))
+
+        if websocket:
+            blueprint.add_websocket_route(single, uri, ctx_endpoint=declared)
+        else:
+            blueprint.route(uri, methods=methods, ctx_endpoint=declared)(single)
+        return handler
+
+    return register
+
+
+def endpoint_of(route: Route | None) -> Endpoint | None:
+    """The declaration of a matched route; None for an undeclared one."""
+    if route is None:
+        return None
+    declared = getattr(route.ctx, "endpoint", None)
+    return declared if isinstance(declared, Endpoint) else None
+
+
+async def call_endpoint(
+    request: Request, declared: Endpoint, *args: Any, **kwargs: Any
+) -> BaseHTTPResponse:
+    """Run the declared handler on `request` (its unit of work, if any, on `request.ctx.uow`).
+
+    Exceptions become the app's error answers here, inside the call, so that the unit of work
+    ends by the status the client sees, whichever way the route was called.
+    """
+    response: Any
+    try:
+        response = await declared.handler(request, *args, **kwargs)
+    except Exception as exc:
+        response = request.app.error_handler.response(request, exc)  # type: ignore[no-untyped-call]
+        if isawaitable(response):
+            response = await response
+    if not declared.websocket and not isinstance(response, BaseHTTPResponse):
+        response = problem_for(RuntimeError(f"handler answered {type(response).__name__}"))
+    return response  # type: ignore[no-any-return]

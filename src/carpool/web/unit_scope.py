@@ -1,0 +1,79 @@
+"""The one owner of a unit of work's life: opened per call, finished however the call ends.
+
+HTTP requests (through their endpoint), batches and WebSocket frames all use `unit_scope`;
+nothing else commits, rolls back or releases a unit of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from sanic.response import BaseHTTPResponse
+
+from carpool.data.unit_of_work import UnitOfWork, Work
+from carpool.web.errors import problem_for
+
+UnitOfWorkFactory = Callable[..., Awaitable[UnitOfWork]]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SERVER_TIMING = "server-timing"
+
+
+class UnitScope:
+    """An open unit of work and its owner's one decision: how it ends.
+
+    Handlers get `work` (borrowed: they cannot finish it). `finish(response)` commits when
+    the call is unsafe, answered below 400 and no borrower asked for a rollback; otherwise it
+    rolls back. A refused COMMIT replaces the answer with its problem (409 or 503), because
+    nothing was saved. Either way the answer is stamped with `Server-Timing`.
+    """
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self._unit = unit
+        self.work: Work = unit.work
+
+    async def finish(self, response: BaseHTTPResponse) -> BaseHTTPResponse:
+        """End the unit as `response` says; returns the answer to send."""
+        unit = self._unit
+        commit = not unit.read_only and not unit.roll_back_only and response.status < 400
+        try:
+            await _finish_shielded(unit, commit=commit)
+        except Exception as exc:  # a refused COMMIT: nothing was saved, and the answer says so
+            response = problem_for(exc)
+        response.headers[SERVER_TIMING] = unit.stats.server_timing()
+        return response
+
+
+@contextlib.asynccontextmanager
+async def unit_scope(factory: UnitOfWorkFactory, *, method: str) -> AsyncIterator[UnitScope]:
+    """A new unit of work for one call with `method` (READ ONLY if the method is safe).
+
+    Leaving the block without `finish` (an exception, a cancellation, a client gone) rolls
+    back and releases the connection, even if cancelled again meanwhile.
+    """
+    unit = await factory(read_only=method in SAFE_METHODS)
+    try:
+        yield UnitScope(unit)
+    finally:
+        if not unit.finished:
+            with contextlib.suppress(Exception):
+                await _finish_shielded(unit, commit=False)
+
+
+async def _finish_shielded(unit: UnitOfWork, *, commit: bool) -> None:
+    """Commit or roll back and release, completing even if the caller is cancelled meanwhile.
+
+    A shielded loader fetch may still hold the unit's connection; if a second cancellation
+    (a server shutting down) abandoned the wait, the connection would leak.
+    """
+    finishing = asyncio.ensure_future(unit.finish(commit=commit))
+    finishing.add_done_callback(_outcome_seen)
+    # Cancelled meanwhile, the caller stops waiting; the shielded task still completes.
+    await asyncio.shield(finishing)
+
+
+def _outcome_seen(task: asyncio.Future[None]) -> None:
+    # Nobody may be left to await it: retrieve its error so asyncio does not report it.
+    if not task.cancelled():
+        task.exception()
