@@ -24,7 +24,7 @@ from carpool.settings import Settings
 from tests import probe_routes
 from tests.helpers import create_app
 
-TABLES = "widget_parts, widgets, grommets"
+TABLES = "widget_parts, widgets, grommets, idempotency_keys"
 
 
 @pytest.fixture(scope="session")

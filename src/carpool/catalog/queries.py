@@ -216,3 +216,28 @@ def _name_taken(kind: str, name: object, exc: IntegrityError) -> Exception:
     if _sqlstate(exc) == _UNIQUE_VIOLATION:
         return Conflict(f'a {kind} named "{name}" already exists')
     return exc
+
+
+# -- conditional writes (If-Match / If-None-Match, issue 13) ----------------------------------
+# The row a conditional write compares against, locked until its transaction ends: another
+# writer waits, and then reads the version this one leaves (no lost update).
+
+_GROMMET_FOR_UPDATE = (
+    select(*GROMMET_COLUMNS).where(grommets.c.id == bindparam("id")).with_for_update()
+)
+_WIDGET_FOR_UPDATE = (
+    select(*WIDGET_COLUMNS).where(widgets.c.id == bindparam("id")).with_for_update()
+)
+
+
+async def lock_grommet(conn: AsyncConnection, grommet_id: int) -> Row | None:
+    """The grommet's row, locked FOR UPDATE until the transaction ends; None if none."""
+    rows = await _rows(conn, _GROMMET_FOR_UPDATE, {"id": grommet_id})
+    return rows[0] if rows else None
+
+
+async def lock_widget(conn: AsyncConnection, widget_id: int) -> Row | None:
+    """The widget's row (without parts), locked FOR UPDATE: its parts cannot change meanwhile
+    either, since every write of them locks the widget first. None if none."""
+    rows = await _rows(conn, _WIDGET_FOR_UPDATE, {"id": widget_id})
+    return rows[0] if rows else None

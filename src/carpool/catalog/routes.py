@@ -14,6 +14,7 @@ from carpool.catalog.queries import Row
 from carpool.catalog.schemas import GrommetCreate, GrommetPatch, WidgetCreate, WidgetPatch
 from carpool.data.unit_of_work import Work
 from carpool.errors import NotFound
+from carpool.web.conditional import preconditions_of
 from carpool.web.endpoints import Doc, endpoint
 from carpool.web.inputs import body_as, encode_cursor, existing_id, flag_list, page_params
 from carpool.web.responses import empty_response, json_response
@@ -98,7 +99,9 @@ async def create_grommet(request: Request) -> HTTPResponse:
 async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     existing_id(grommet_id, "grommet")
     changes = body_as(request, GrommetPatch).model_dump(exclude_unset=True)
-    row = await writes.update_grommet(_work(request), grommet_id, changes)
+    row = await writes.update_grommet(
+        _work(request), grommet_id, changes, preconditions=preconditions_of(request)
+    )
     if row is None:
         raise _grommet_missing(grommet_id)
     return json_response(row)
@@ -113,7 +116,9 @@ async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
 )
 async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     existing_id(grommet_id, "grommet")
-    if not await writes.delete_grommet(_work(request), grommet_id):
+    if not await writes.delete_grommet(
+        _work(request), grommet_id, preconditions=preconditions_of(request)
+    ):
         raise _grommet_missing(grommet_id)
     return empty_response()
 
@@ -179,7 +184,13 @@ async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
     existing_id(widget_id, "widget")
     data = body_as(request, WidgetPatch)
     parts = [part.model_dump() for part in data.parts] if data.parts is not None else None
-    found = await writes.update_widget(_work(request), widget_id, name=data.name, parts=parts)
+    found = await writes.update_widget(
+        _work(request),
+        widget_id,
+        name=data.name,
+        parts=parts,
+        preconditions=preconditions_of(request),
+    )
     if found is None:
         raise _widget_missing(widget_id)
     return json_response(found)
@@ -194,6 +205,8 @@ async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
 )
 async def delete_widget(request: Request, widget_id: int) -> HTTPResponse:
     existing_id(widget_id, "widget")
-    if not await writes.delete_widget(_work(request), widget_id):
+    if not await writes.delete_widget(
+        _work(request), widget_id, preconditions=preconditions_of(request)
+    ):
         raise _widget_missing(widget_id)
     return empty_response()

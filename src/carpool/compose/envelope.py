@@ -18,6 +18,9 @@ Path = Annotated[str, StringConstraints(min_length=1, max_length=8192, pattern=r
 Method = Annotated[str, StringConstraints(to_upper=True)]
 
 
+_ITEM_KEY = "an item cannot carry an Idempotency-Key: put it on the batch, which runs as one"
+
+
 @dataclass(frozen=True, slots=True)
 class BatchItem:
     """One sub-request of a batch, before its references are resolved."""
@@ -127,6 +130,9 @@ def _check(envelope: Envelope, *, pointer: str) -> None:
         if item.method not in METHODS:
             where = f"{pointer}/{item.index}/method"
             errors.append(FieldError(f"unknown method {item.method!r}", pointer=where))
+        if any(name.lower() == "idempotency-key" for name in item.headers):
+            where = f"{pointer}/{item.index}/headers"
+            errors.append(FieldError(_ITEM_KEY, pointer=where))
         if item.id in seen:
             where = f"{pointer}/{item.index}" + ("" if pointer == "/load" else "/id")
             errors.append(FieldError(f"duplicate id {item.id!r}", pointer=where))

@@ -21,8 +21,11 @@ from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 from sanic_routing import Route
 
+from carpool.errors import PreconditionFailed
+from carpool.web import conditional
 from carpool.web.errors import problem_for
-from carpool.web.unit_scope import unit_scope
+from carpool.web.idempotency import idempotent
+from carpool.web.unit_scope import SAFE_METHODS, unit_scope
 
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 PUBLIC: Final = None
@@ -106,7 +109,13 @@ def endpoint(
             factory = request.app.ctx.unit_of_work
             async with unit_scope(factory, method=request.method) as scope:
                 request.ctx.uow = scope.work
-                return await scope.finish(await call_endpoint(request, declared, *args, **kwargs))
+                response = await idempotent(
+                    request,
+                    scope.work,
+                    lambda: call_endpoint(request, declared, *args, **kwargs),
+                    ttl_s=request.app.ctx.idempotency_ttl_s,
+                )
+                return await scope.finish(response)
 
         if websocket:
             blueprint.add_websocket_route(single, uri, ctx_endpoint=declared)
@@ -131,15 +140,34 @@ async def call_endpoint(
     """Run the declared handler on `request` (its unit of work, if any, on `request.ctx.uow`).
 
     Exceptions become the app's error answers here, inside the call, so that the unit of work
-    ends by the status the client sees, whichever way the route was called.
+    ends by the status the client sees, whichever way the route was called. Conditions hold
+    here too, for every way of calling: a successful read carries its ETag (304 when
+    If-None-Match matches), a write answers the ETag of what it answers, and a write that
+    did not evaluate the If-Match / If-None-Match it was sent is refused (412), never run
+    unconditionally.
     """
+    preconditions = request.ctx.preconditions = conditional.Preconditions.of(request.headers)
     response: Any
     try:
         response = await declared.handler(request, *args, **kwargs)
     except Exception as exc:
-        response = request.app.error_handler.response(request, exc)  # type: ignore[no-untyped-call]
-        if isawaitable(response):
-            response = await response
-    if not declared.websocket and not isinstance(response, BaseHTTPResponse):
+        response = await _error_response(request, exc)
+    if declared.websocket:
+        return response  # type: ignore[no-any-return]
+    if not isinstance(response, BaseHTTPResponse):
         response = problem_for(RuntimeError(f"handler answered {type(response).__name__}"))
+    if request.method in SAFE_METHODS:
+        try:
+            return conditional.finish_read(request.method, request.headers, response)
+        except PreconditionFailed as exc:
+            return await _error_response(request, exc)
+    if preconditions.present and not preconditions.evaluated and response.status < 400:
+        return await _error_response(request, conditional.unevaluated(request.method))
+    return conditional.stamp_written(request.method, response)
+
+
+async def _error_response(request: Request, exc: Exception) -> BaseHTTPResponse:
+    response = request.app.error_handler.response(request, exc)  # type: ignore[no-untyped-call]
+    if isawaitable(response):
+        response = await response
     return response  # type: ignore[no-any-return]
