@@ -16,7 +16,14 @@ from carpool.data.unit_of_work import Work
 from carpool.errors import NotFound
 from carpool.web.conditional import preconditions_of
 from carpool.web.endpoints import Doc, endpoint
-from carpool.web.inputs import body_as, encode_cursor, existing_id, flag_list, page_params
+from carpool.web.inputs import (
+    body_as,
+    encode_cursor,
+    existing_id,
+    flag_list,
+    next_link,
+    page_params,
+)
 from carpool.web.responses import empty_response, json_response
 
 blueprint = Blueprint("catalog")
@@ -31,9 +38,10 @@ def _work(request: Request) -> Work:
     return work
 
 
-def _page(items: list[Row], more: bool) -> HTTPResponse:
+def _page(request: Request, items: list[Row], more: bool) -> HTTPResponse:
     cursor = encode_cursor(items[-1]["id"]) if more and items else None
-    return json_response({"items": items, "next": cursor})
+    headers = {"link": next_link(request, cursor)} if cursor is not None else None
+    return json_response({"items": items, "next": cursor}, headers=headers)
 
 
 def _grommet_missing(grommet_id: int) -> NotFound:
@@ -58,7 +66,7 @@ def _widget_missing(widget_id: int) -> NotFound:
 async def list_grommets(request: Request) -> HTTPResponse:
     after, limit = page_params(request)
     items, more = await reads.grommet_page(_work(request), after=after, limit=limit)
-    return _page(items, more)
+    return _page(request, items, more)
 
 
 @endpoint(
@@ -138,7 +146,7 @@ async def list_widgets(request: Request) -> HTTPResponse:
     items, more = await reads.widget_page(
         _work(request), after=after, limit=limit, include_grommets=include
     )
-    return _page(items, more)
+    return _page(request, items, more)
 
 
 @endpoint(

@@ -85,8 +85,10 @@ def parse_envelope(data: Any, *, max_items: int) -> Envelope:
     except ValidationError as exc:
         raise Invalid("The batch envelope is invalid.", field_errors(exc)) from None
     if isinstance(parsed, _ShortForm):
+        ids = _short_form_ids(parsed.load)
         items = [
-            BatchItem(i, path, "GET", path, {}, None, False) for i, path in enumerate(parsed.load)
+            BatchItem(i, item_id, "GET", path, {}, None, False)
+            for i, (item_id, path) in enumerate(zip(ids, parsed.load, strict=True))
         ]
         envelope = Envelope(atomic=False, items=tuple(items))
         pointer = "/load"
@@ -95,6 +97,20 @@ def parse_envelope(data: Any, *, max_items: int) -> Envelope:
         pointer = "/requests"
     _check(envelope, pointer=pointer)
     return envelope
+
+
+def _short_form_ids(paths: list[str]) -> list[str]:
+    """Each path is its item's id; a path's n-th occurrence (n >= 2) is `path#n`."""
+    ids: list[str] = []
+    taken: set[str] = set()
+    for path in paths:
+        item_id, n = path, 1
+        while item_id in taken:
+            n += 1
+            item_id = f"{path}#{n}"
+        taken.add(item_id)
+        ids.append(item_id)
+    return ids
 
 
 def _items(requests: list[_Item]) -> list[BatchItem]:
