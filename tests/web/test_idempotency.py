@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import count
+from tests.websocket_support import AsgiSocket
 
 GROMMET = {"name": "M6", "material": "brass", "diameter_mm": 6}
 
@@ -157,3 +158,24 @@ async def test_an_item_may_not_carry_its_own_key(client: httpx.AsyncClient) -> N
     answer = await client.post("/batch", json={"requests": [item]})
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["pointer"] == "/requests/0/headers"
+
+
+async def test_a_request_frame_with_a_key_replays_too(
+    app: Any, client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    socket = await AsgiSocket(app).open()
+    try:
+        frame = {"method": "POST", "path": "/grommets", "body": GROMMET, "headers": keyed("f1")}
+        socket.send({"id": "1", **frame})
+        first = await socket.answer()
+        socket.send({"id": "2", **frame})
+        retry = await socket.answer()
+        socket.send({"id": "3", **frame, "body": {**GROMMET, "name": "other"}})
+        reused = await socket.answer()
+    finally:
+        socket.leave()
+        await socket.ended()
+    assert first["status"] == retry["status"] == 201
+    assert retry["body"] == first["body"] and retry["headers"]["idempotent-replayed"] == "true"
+    assert reused["status"] == 422
+    assert await count(admin_engine, "grommets") == 1
