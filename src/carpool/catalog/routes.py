@@ -14,8 +14,9 @@ from carpool.catalog.queries import Row
 from carpool.catalog.schemas import GrommetCreate, GrommetPatch, WidgetCreate, WidgetPatch
 from carpool.data.unit_of_work import Work
 from carpool.errors import NotFound
+from carpool.web import http_doc
 from carpool.web.conditional import preconditions_of
-from carpool.web.endpoints import Doc, endpoint
+from carpool.web.endpoints import Answer, Doc, endpoint
 from carpool.web.inputs import (
     body_as,
     encode_cursor,
@@ -31,6 +32,18 @@ READ = "catalog:read"
 WRITE = "catalog:write"
 _INCLUDES = frozenset({"grommets"})
 _WRITE_ERRORS = (400, 409, 413, 415, 422)
+_READ_ANSWERS = {200: Answer("The resource.", headers=http_doc.ETAG), **http_doc.READ_ANSWERS}
+_PAGE_ANSWERS = {
+    200: Answer("The page.", headers={**http_doc.ETAG, **http_doc.NEXT_LINK}),
+    **http_doc.READ_ANSWERS,
+}
+_CREATED = {
+    201: Answer(
+        "Created.",
+        headers={"location": "The new resource.", **http_doc.ETAG, **http_doc.REPLAYED},
+    )
+}
+_CHANGED = {200: Answer("The resource now.", headers={**http_doc.ETAG, **http_doc.REPLAYED})}
 
 
 def _work(request: Request) -> Work:
@@ -60,7 +73,12 @@ def _widget_missing(widget_id: int) -> NotFound:
     "/grommets",
     scope=READ,
     doc=Doc(
-        "listGrommets", "A page of grommets by id (keyset pagination)", "grommets", errors=(422,)
+        "listGrommets",
+        "A page of grommets by id (keyset pagination)",
+        "grommets",
+        answers=_PAGE_ANSWERS,
+        errors=(422,),
+        description=http_doc.REVALIDATE,
     ),
 )
 async def list_grommets(request: Request) -> HTTPResponse:
@@ -73,7 +91,14 @@ async def list_grommets(request: Request) -> HTTPResponse:
     blueprint,
     "/grommets/<grommet_id:int>",
     scope=READ,
-    doc=Doc("getGrommet", "One grommet", "grommets", errors=(404,)),
+    doc=Doc(
+        "getGrommet",
+        "One grommet",
+        "grommets",
+        answers=_READ_ANSWERS,
+        errors=(404,),
+        description=http_doc.REVALIDATE,
+    ),
 )
 async def get_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     found = await reads.grommet(_work(request), existing_id(grommet_id, "grommet"))
@@ -87,7 +112,14 @@ async def get_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     "/grommets",
     methods=("POST",),
     scope=WRITE,
-    doc=Doc("createGrommet", "Create a grommet", "grommets", errors=_WRITE_ERRORS),
+    doc=Doc(
+        "createGrommet",
+        "Create a grommet",
+        "grommets",
+        answers=_CREATED,
+        errors=_WRITE_ERRORS,
+        description=http_doc.IDEMPOTENT,
+    ),
 )
 async def create_grommet(request: Request) -> HTTPResponse:
     data = body_as(request, GrommetCreate)
@@ -101,7 +133,12 @@ async def create_grommet(request: Request) -> HTTPResponse:
     methods=("PATCH",),
     scope=WRITE,
     doc=Doc(
-        "patchGrommet", "Change some fields of a grommet", "grommets", errors=(404, *_WRITE_ERRORS)
+        "patchGrommet",
+        "Change some fields of a grommet",
+        "grommets",
+        answers=_CHANGED,
+        errors=(404, 412, *_WRITE_ERRORS),
+        description=http_doc.CONDITIONS,
     ),
 )
 async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
@@ -120,7 +157,13 @@ async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     "/grommets/<grommet_id:int>",
     methods=("DELETE",),
     scope=WRITE,
-    doc=Doc("deleteGrommet", "Delete a grommet", "grommets", errors=(404, 409)),
+    doc=Doc(
+        "deleteGrommet",
+        "Delete a grommet",
+        "grommets",
+        errors=(404, *http_doc.CONDITIONAL_WRITE_ERRORS),
+        description=http_doc.CONDITIONS,
+    ),
 )
 async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     existing_id(grommet_id, "grommet")
@@ -138,7 +181,14 @@ async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     blueprint,
     "/widgets",
     scope=READ,
-    doc=Doc("listWidgets", "A page of widgets by id (keyset pagination)", "widgets", errors=(422,)),
+    doc=Doc(
+        "listWidgets",
+        "A page of widgets by id (keyset pagination)",
+        "widgets",
+        answers=_PAGE_ANSWERS,
+        errors=(422,),
+        description=http_doc.REVALIDATE,
+    ),
 )
 async def list_widgets(request: Request) -> HTTPResponse:
     after, limit = page_params(request)
@@ -153,7 +203,14 @@ async def list_widgets(request: Request) -> HTTPResponse:
     blueprint,
     "/widgets/<widget_id:int>",
     scope=READ,
-    doc=Doc("getWidget", "One widget", "widgets", errors=(404, 422)),
+    doc=Doc(
+        "getWidget",
+        "One widget",
+        "widgets",
+        answers=_READ_ANSWERS,
+        errors=(404, 422),
+        description=http_doc.REVALIDATE,
+    ),
 )
 async def get_widget(request: Request, widget_id: int) -> HTTPResponse:
     include = "grommets" in flag_list(request, "include", _INCLUDES)
@@ -170,7 +227,14 @@ async def get_widget(request: Request, widget_id: int) -> HTTPResponse:
     "/widgets",
     methods=("POST",),
     scope=WRITE,
-    doc=Doc("createWidget", "Create a widget", "widgets", errors=_WRITE_ERRORS),
+    doc=Doc(
+        "createWidget",
+        "Create a widget",
+        "widgets",
+        answers=_CREATED,
+        errors=_WRITE_ERRORS,
+        description=http_doc.IDEMPOTENT,
+    ),
 )
 async def create_widget(request: Request) -> HTTPResponse:
     data = body_as(request, WidgetCreate)
@@ -185,7 +249,12 @@ async def create_widget(request: Request) -> HTTPResponse:
     methods=("PATCH",),
     scope=WRITE,
     doc=Doc(
-        "patchWidget", "Change some fields of a widget", "widgets", errors=(404, *_WRITE_ERRORS)
+        "patchWidget",
+        "Change some fields of a widget",
+        "widgets",
+        answers=_CHANGED,
+        errors=(404, 412, *_WRITE_ERRORS),
+        description=http_doc.CONDITIONS,
     ),
 )
 async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
@@ -209,7 +278,13 @@ async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
     "/widgets/<widget_id:int>",
     methods=("DELETE",),
     scope=WRITE,
-    doc=Doc("deleteWidget", "Delete a widget", "widgets", errors=(404,)),
+    doc=Doc(
+        "deleteWidget",
+        "Delete a widget",
+        "widgets",
+        errors=(404, *http_doc.CONDITIONAL_WRITE_ERRORS),
+        description=http_doc.CONDITIONS,
+    ),
 )
 async def delete_widget(request: Request, widget_id: int) -> HTTPResponse:
     existing_id(widget_id, "widget")

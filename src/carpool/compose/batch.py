@@ -28,6 +28,7 @@ from carpool.compose.references import (
 from carpool.data.unit_of_work import Work
 from carpool.errors import TimedOut
 from carpool.settings import Settings
+from carpool.web import http_doc
 from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Doc, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.inputs import json_body
@@ -236,7 +237,9 @@ def batch_routes(settings: Settings) -> Blueprint:
             "runBatch",
             "Run many sub-requests on one unit of work; one answer for all",
             "batch",
-            errors=(400, 413, 415, 422, 504),
+            errors=(400, 409, 412, 413, 415, 422, 504),
+            description=http_doc.IDEMPOTENT
+            + " Conditions (If-Match, If-None-Match) go on the items, never on the batch (412).",
         ),
     )
     async def batch(request: Request) -> HTTPResponse:
