@@ -24,7 +24,6 @@ from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
 from carpool.settings import Settings
 from carpool.web.endpoints import AUTHENTICATED, Doc, endpoint
 from carpool.web.errors import problem_for
-from carpool.web.idempotency import Call, caller_of, keyed
 from carpool.web.responses import JSON, problem_response
 from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
 
@@ -68,16 +67,9 @@ class FrameRunner:
             return _problem_answer(frame.id, exc)
 
     async def _request(self, frame: RequestFrame) -> bytes:
-        sub = frame.subrequest()
-        call = Call(caller_of(self._parent), sub.method, sub.path, sub.body or b"")
-        ttl_s = self._settings.idempotency_ttl_s
         async with unit_scope(self._unit_of_work, method=frame.method) as scope:
-
-            async def run() -> BaseHTTPResponse:
-                return as_response(await dispatch_subrequest(self._parent, sub, scope.work))
-
-            response = await keyed(call, sub.headers, scope.work, run, ttl_s=ttl_s)
-            answer = capture(await scope.finish(response))
+            answer = await dispatch_subrequest(self._parent, frame.subrequest(), scope.work)
+            answer = capture(await scope.finish(as_response(answer)))
         return encode_item(frame.id, answer)
 
     async def _batch(self, frame: BatchFrame) -> bytes:

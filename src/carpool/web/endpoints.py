@@ -24,6 +24,7 @@ from sanic_routing import Route
 from carpool.errors import PreconditionFailed
 from carpool.web import conditional
 from carpool.web.errors import problem_for
+from carpool.web.idempotency import METHODS as IDEMPOTENT_METHODS
 from carpool.web.idempotency import idempotent
 from carpool.web.unit_scope import SAFE_METHODS, unit_scope
 
@@ -109,13 +110,7 @@ def endpoint(
             factory = request.app.ctx.unit_of_work
             async with unit_scope(factory, method=request.method) as scope:
                 request.ctx.uow = scope.work
-                response = await idempotent(
-                    request,
-                    scope.work,
-                    lambda: call_endpoint(request, declared, *args, **kwargs),
-                    ttl_s=request.app.ctx.idempotency_ttl_s,
-                )
-                return await scope.finish(response)
+                return await scope.finish(await call_endpoint(request, declared, *args, **kwargs))
 
         if websocket:
             blueprint.add_websocket_route(single, uri, ctx_endpoint=declared)
@@ -140,12 +135,24 @@ async def call_endpoint(
     """Run the declared handler on `request` (its unit of work, if any, on `request.ctx.uow`).
 
     Exceptions become the app's error answers here, inside the call, so that the unit of work
-    ends by the status the client sees, whichever way the route was called. Conditions hold
-    here too, for every way of calling: a successful read carries its ETag (304 when
-    If-None-Match matches), a write answers the ETag of what it answers, and a write that
-    did not evaluate the If-Match / If-None-Match it was sent is refused (412), never run
-    unconditionally.
+    ends by the status the client sees, whichever way the route was called. HTTP semantics
+    hold here too, for every way of calling: an unsafe call with an Idempotency-Key is
+    replayed or recorded on its unit of work (`web/idempotency.py`; batch items cannot carry
+    one); a successful read carries its ETag (304 when If-None-Match matches), a write
+    answers the ETag of what it answers, and a write that did not evaluate the If-Match /
+    If-None-Match it was sent is refused (412), never run unconditionally.
     """
+    work = getattr(request.ctx, "uow", None) if declared.unit else None
+    if work is not None and request.method in IDEMPOTENT_METHODS:
+        ttl_s: float = request.app.ctx.idempotency_ttl_s
+        run = functools.partial(_call, request, declared, *args, **kwargs)
+        return await idempotent(request, work, run, ttl_s=ttl_s)
+    return await _call(request, declared, *args, **kwargs)
+
+
+async def _call(
+    request: Request, declared: Endpoint, *args: Any, **kwargs: Any
+) -> BaseHTTPResponse:
     preconditions = request.ctx.preconditions = conditional.Preconditions.of(request.headers)
     response: Any
     try:

@@ -73,7 +73,7 @@ def caller_of(request: Request) -> str:
 
 def key_of(headers: Mapping[str, str]) -> str | None:
     """The request's Idempotency-Key, or None; BadRequest if it is not a valid one."""
-    raw = next((value for name, value in headers.items() if name.lower() == IDEMPOTENCY_KEY), None)
+    raw = headers.get(IDEMPOTENCY_KEY)
     if raw is None:
         return None
     match = _KEY.fullmatch(raw.strip())
@@ -91,19 +91,13 @@ async def idempotent(request: Request, work: Work, run: Run, *, ttl_s: float) ->
 
     Without a key, or for a safe method, this is `run()` and costs nothing.
     """
-    return await keyed(Call.of(request), request.headers, work, run, ttl_s=ttl_s)
-
-
-async def keyed(
-    call: Call, headers: Mapping[str, str], work: Work, run: Run, *, ttl_s: float
-) -> BaseHTTPResponse:
-    """`idempotent` for a call described by hand (a WebSocket request frame)."""
     try:
-        key = key_of(headers) if call.method in METHODS else None
+        key = key_of(request.headers) if request.method in METHODS else None
     except BadRequest as exc:
         return problem_for(exc)
     if key is None:
         return await run()
+    call = Call.of(request)
     if not await work.run(store.claim, call.caller, key):
         return _in_use()
     stored = await work.run(store.find, call.caller, key)
