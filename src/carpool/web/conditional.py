@@ -150,7 +150,20 @@ def finish_read(
     if condition is None or not _any_matches(condition, tag, weak=True):
         return response
     kept = {name: value for name, value in response.headers.items() if name.lower() in _KEPT_BY_304}
+    kept[ETAG] = _as_cached(condition, tag)
     return HTTPResponse(None, status=304, headers=kept)
+
+
+def _as_cached(condition: str, tag: str) -> str:
+    """The tag a 304 repeats: the client's own spelling when it names this representation
+    with a content coding (`"…-gzip"`, from a compressed 200), so that its cache entry keeps
+    the ETag it had; else the identity tag."""
+    wanted = _opaque(tag, weak_allowed=True)
+    for sent in _tags(condition) or ():
+        strong = sent.removeprefix("W/")
+        if strong != tag and _opaque(strong, weak_allowed=False) == wanted:
+            return strong
+    return tag
 
 
 def stamp_written(method: str, response: BaseHTTPResponse) -> BaseHTTPResponse:
