@@ -179,3 +179,18 @@ async def test_a_request_frame_with_a_key_replays_too(
     assert retry["body"] == first["body"] and retry["headers"]["idempotent-replayed"] == "true"
     assert reused["status"] == 422
     assert await count(admin_engine, "grommets") == 1
+
+
+def test_keys_belong_to_their_caller_and_long_subjects_stay_distinct() -> None:
+    from types import SimpleNamespace
+
+    from carpool.web.idempotency import caller_of
+
+    def request(sub: str | None) -> Any:
+        return SimpleNamespace(ctx=SimpleNamespace(identity=SimpleNamespace(sub=sub)))
+
+    assert caller_of(request(None)) == ""
+    assert caller_of(request("alice")) == "alice"
+    long_a, long_b = "a" * 300, "a" * 299 + "b"
+    assert caller_of(request(long_a)) != caller_of(request(long_b))
+    assert len(caller_of(request(long_a))) <= 200

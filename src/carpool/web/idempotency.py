@@ -67,8 +67,10 @@ def caller_of(request: Request) -> str:
     The hook for identities: a key is only ever replayed to the caller who sent it.
     """
     identity = getattr(request.ctx, "identity", None)
-    subject = getattr(identity, "sub", None) or ""
-    return str(subject)[: store.CALLER_MAX]
+    subject = str(getattr(identity, "sub", None) or "")
+    if len(subject) <= store.CALLER_MAX:
+        return subject
+    return "blake2b:" + hashlib.blake2b(subject.encode(), digest_size=32).hexdigest()
 
 
 def key_of(headers: Mapping[str, str]) -> str | None:
