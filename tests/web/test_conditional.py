@@ -163,6 +163,27 @@ async def test_concurrent_writers_with_one_base_etag_lose_no_update(
         tag = stored.headers["etag"]
 
 
+async def test_concurrent_widget_writers_with_one_base_etag_lose_no_update(
+    client: httpx.AsyncClient,
+) -> None:
+    await _grommet(client)
+    await _grommet(client, "M8")
+    path, tag = await _widget(client, "hinge", 1)
+    writers = [
+        client.patch(
+            path,
+            json={"parts": [{"grommet_id": 1 + n % 2, "quantity": n + 1}]},
+            headers={"If-Match": tag},
+        )
+        for n in range(6)
+    ]
+    answers = await asyncio.gather(*writers)
+    assert sorted(answer.status_code for answer in answers) == [200] + [412] * 5
+    (winner,) = [answer for answer in answers if answer.status_code == 200]
+    stored = await client.get(path)
+    assert stored.content == winner.content and stored.headers["etag"] == winner.headers["etag"]
+
+
 # -- in batches -------------------------------------------------------------------------------
 
 
