@@ -52,6 +52,7 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         configure_logging=False,
     )
     app.config.REQUEST_MAX_SIZE = settings.request_max_bytes
+    app.config.JSON_MAX_DEPTH = settings.json_max_depth
     app.config.ACCESS_LOG = settings.access_log
     app.config.MOTD = False
     app.ctx.container = container

@@ -56,9 +56,11 @@ class FrameRunner:
         try:
             if isinstance(payload, bytes):
                 raise BadFrame("Send frames as text: binary frames are not read.", frame_id=None)
-            frame = parse_frame(payload)
+            frame = parse_frame(payload, max_depth=self._settings.json_max_depth)
         except BadFrame as exc:
             return _bad_frame_answer(exc)
+        except Exception as exc:  # a bug: every frame still gets exactly one answer
+            return _problem_answer(None, exc)
         try:
             if isinstance(frame, BatchFrame):
                 return await self._batch(frame)
