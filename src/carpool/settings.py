@@ -38,12 +38,6 @@ class Settings(BaseSettings):
         le=200,
         description="Deepest nesting of arrays and objects in a body, an item body or a frame.",
     )
-    retry_after_s: int = Field(
-        default=2, ge=1, le=3600, description="Retry-After of a 503 when the database is down."
-    )
-    busy_retry_after_s: int = Field(
-        default=1, ge=1, le=3600, description="Retry-After of a 503 when no connection is free."
-    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     access_log: bool = False
     batch_max_items: int = Field(default=50, ge=1, le=10_000)

@@ -26,6 +26,8 @@ _APP_ERRORS: tuple[tuple[type[errors.AppError], int, str], ...] = (
     (errors.BadRequest, 400, "bad-request"),
     (errors.UnsupportedMediaType, 415, "unsupported-media-type"),
     (errors.TimedOut, 504, "timeout"),
+    (errors.DatabaseBusy, 503, "busy"),
+    (errors.DatabaseUnavailable, 503, "database-unavailable"),
     (errors.Unavailable, 503, "unavailable"),
     (errors.UpstreamFailed, 502, "upstream-failed"),
     (errors.UpstreamTimedOut, 504, "upstream-timeout"),
@@ -41,8 +43,14 @@ def problem_for(exception: BaseException) -> HTTPResponse:
         for kind, status, slug in _APP_ERRORS:
             if isinstance(exception, kind):
                 field_errors = getattr(exception, "errors", ())
+                retry_after = getattr(exception, "retry_after_s", None)
+                headers = {"retry-after": str(retry_after)} if retry_after else None
                 return problem_response(
-                    status, exception.detail, type_=PROBLEM_TYPE + slug, errors=field_errors
+                    status,
+                    exception.detail,
+                    type_=PROBLEM_TYPE + slug,
+                    errors=field_errors,
+                    headers=headers,
                 )
     if isinstance(exception, SanicException):
         return _sanic_problem(exception)
