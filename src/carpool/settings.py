@@ -61,6 +61,10 @@ class Settings(BaseSettings):
         le=1_073_741_824,
         description="Largest upstream answer read (incrementally); 502 past it.",
     )
+    metrics_scope: str | None = Field(
+        default=None,
+        description="The scope a caller of /metrics needs; unset = public (no identity).",
+    )
     request_log: bool = Field(default=True, description="One JSON log line per request and item.")
     otel_traces_exporter: str = Field(
         default="none", description="Tracing exporters (none, otlp, console); none = tracing off."
@@ -83,6 +87,11 @@ class Settings(BaseSettings):
         if not value.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
         return value
+
+    @field_validator("metrics_scope")
+    @classmethod
+    def _scope_or_public(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("inventory_url")
     @classmethod

@@ -10,6 +10,7 @@ import aiohttp
 import orjson
 
 from carpool.errors import Unavailable, UpstreamFailed, UpstreamTimedOut
+from carpool.observability import metrics
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -79,8 +80,17 @@ class InventoryClient:
         headers = {"accept": "application/json"}
         if request_id is not None:
             headers["x-request-id"] = request_id
-        raw = await self._get(f"{self.base_url}/stock/{grommet_id}", headers, grommet_id)
-        return _stock_level(raw, grommet_id)
+        outcome = "error"
+        try:
+            raw = await self._get(f"{self.base_url}/stock/{grommet_id}", headers, grommet_id)
+            level = _stock_level(raw, grommet_id)
+            outcome = "ok"
+            return level
+        except UpstreamTimedOut:
+            outcome = "timeout"
+            raise
+        finally:
+            metrics.UPSTREAM_CALLS.labels("inventory", outcome).inc()
 
     async def _get(self, url: str, headers: Mapping[str, str], grommet_id: int) -> bytes:
         try:

@@ -11,6 +11,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from carpool import errors
+from carpool.observability import metrics
 from carpool.web.responses import problem_response
 
 log = logging.getLogger("carpool.errors")
@@ -36,6 +37,20 @@ _APP_ERRORS: tuple[tuple[type[errors.AppError], int, str], ...] = (
 
 def problem_for(exception: BaseException) -> HTTPResponse:
     """The problem+json response that answers `exception`; never a stack trace."""
+    response = _problem_for(exception)
+    if response.status in (429, 503):
+        metrics.count_refusal(response.status, _slug(exception))
+    return response
+
+
+def _slug(exception: BaseException) -> str:
+    for kind, _, slug in _APP_ERRORS:
+        if isinstance(exception, kind):
+            return slug
+    return "commit-failed" if isinstance(exception, errors.CommitFailed) else "about:blank"
+
+
+def _problem_for(exception: BaseException) -> HTTPResponse:
     if isinstance(exception, errors.CommitFailed):
         status = 409 if exception.conflict else 503
         return problem_response(status, exception.detail, type_=PROBLEM_TYPE + "commit-failed")
