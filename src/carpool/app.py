@@ -56,6 +56,7 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
     )
     app.config.REQUEST_MAX_SIZE = settings.request_max_bytes
     app.config.JSON_MAX_DEPTH = settings.json_max_depth
+    app.config.REQUEST_READ_TIMEOUT = settings.request_read_timeout_s
     app.config.ACCESS_LOG = settings.access_log
     app.config.MOTD = False
     app.ctx.container = container

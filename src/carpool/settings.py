@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=1000)
     db_pool_timeout_s: float = Field(default=10.0, gt=0, le=600)
     request_max_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    request_read_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request body may take to arrive (408 past it).",
+    )
     json_max_depth: int = Field(
         default=64,
         ge=2,
