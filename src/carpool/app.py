@@ -6,6 +6,7 @@ This is the package's entrypoint: it imports every layer, and no layer imports i
 from __future__ import annotations
 
 import asyncio
+import gc
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,13 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         # Its HTTP session is an async Resource, so the Factory answers an awaitable.
         app.ctx.inventory = await _awaited(container.inventory())
         app.ctx.pool_sampler = await _sample_pool(container, settings)
+
+    @app.after_server_start
+    async def freeze_startup_heap(app: Sanic[Any, Any]) -> None:
+        # What startup made lives as long as the worker: out of the cyclic collector's reach,
+        # its full collections stop walking a million objects (200 ms pauses under load).
+        gc.collect()
+        gc.freeze()
 
     @app.after_server_stop
     async def stop_resources(app: Sanic[Any, Any]) -> None:

@@ -1,4 +1,4 @@
-"""An HTTP client that leaves before its answer cancels its call: nothing kept, nothing held."""
+"""HTTP and WebSocket clients that leave before their answer: calls cancelled, nothing kept."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from websockets.asyncio.client import connect
 
 from tests.conftest import count
 from tests.e2e.live_server import LiveServer, live_server
-from tests.websocket_support import lingering_work, wait_for_sleeper
+from tests.faults import tally
+from tests.websocket_support import lingering_work, slow_write_batch, wait_for_sleeper
 
 APP = "tests.e2e.probe_asgi:app"
 
@@ -63,6 +65,7 @@ async def test_a_batch_whose_client_left_commits_nothing_and_holds_nothing(
     assert await lingering_work(admin_engine, within=2.5) == [], "no session held after the call"
     await asyncio.sleep(2.5)
     assert await count(admin_engine, "grommets") == 0, "nothing committed"
+    tally.record(http_left_mid_batch=1, http_left_committed=0)
 
 
 async def test_many_clients_leaving_mid_batch_commit_nothing(
@@ -80,3 +83,22 @@ async def test_many_clients_leaving_mid_batch_commit_nothing(
         writer.transport.abort()
     assert await lingering_work(admin_engine, within=3.0) == []
     assert await count(admin_engine, "grommets") == 0
+    tally.record(http_left_mid_batch=10, http_left_committed=0)
+
+
+async def test_websocket_clients_leaving_mid_batch_commit_nothing(
+    server: LiveServer, admin_engine: AsyncEngine
+) -> None:
+    sockets = []
+    for n in range(5):
+        ws = await connect(server.ws_url)
+        await ws.send(orjson.dumps(slow_write_batch(f"b{n}", f"ws-left-{n}", 4)).decode())
+        sockets.append(ws)
+    await wait_for_sleeper(admin_engine)
+    await asyncio.sleep(0.3)
+    for ws in sockets:
+        ws.transport.abort()
+    assert await lingering_work(admin_engine, within=3.0) == []
+    committed = await count(admin_engine, "grommets")
+    tally.record(ws_left_mid_batch=len(sockets), ws_left_committed=committed)
+    assert committed == 0

@@ -67,7 +67,7 @@ POOL_WAITING = Gauge(
 )
 UPSTREAM_CALLS = Counter(
     "carpool_upstream_calls",
-    "Calls to upstream services, by service and outcome (ok, error, timeout, too_large).",
+    "Calls to upstream services, by service and outcome (ok, error, timeout).",
     ["service", "outcome"],
 )
 SOCKETS_OPEN = Gauge("carpool_websockets_open", "WebSockets open now.", multiprocess_mode="livesum")
