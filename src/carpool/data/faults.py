@@ -90,9 +90,9 @@ def connection_fault(exc: BaseException) -> DatabaseUnavailable | None:
 
 
 def pool_figures(owner: Any, *, size: int) -> PoolFigures:
-    """How the pool of `owner` (a SQLAlchemy engine or an asyncpg pool) stands; `size` is the
-    most connections it may open."""
-    pool = getattr(owner, "pool", owner)
+    """How the pool of `owner` (a SQLAlchemy engine, an asyncpg pool, or an object holding
+    one as `primary`) stands; `size` is the most connections it may open."""
+    pool = getattr(owner, "pool", None) or getattr(owner, "primary", None) or owner
     in_use = 0
     if hasattr(pool, "checkedout"):  # SQLAlchemy's QueuePool
         in_use = int(pool.checkedout())

@@ -98,9 +98,11 @@ class UnitOfWork:
                         "This request lost a race with another transaction (deadlock or"
                         " serialization failure); nothing it wrote was kept. Retry it."
                     ) from exc
-                raise faults.connection_fault(exc) or exc from exc
+                _raise_if_gone(exc)
+                raise
             except OSError as exc:  # the connection went away mid-statement
-                raise faults.connection_fault(exc) or exc from exc
+                _raise_if_gone(exc)
+                raise
 
     def loader(self, name: str, make: Callable[[UnitOfWork], L]) -> L:
         """This unit's loader called `name`, made by `make(self)` the first time it is asked for.
@@ -285,6 +287,13 @@ class Savepoint:
                 finally:
                     # What was loaded since the savepoint may show writes that are now gone.
                     self._uow.forget_loaded()
+
+
+def _raise_if_gone(exc: DBAPIError | OSError) -> None:
+    """Raise DatabaseUnavailable (a 503) if `exc` means the connection is gone."""
+    fault = faults.connection_fault(exc)
+    if fault is not None:
+        raise fault from exc
 
 
 def _sqlstate(exc: DBAPIError | OSError) -> str:

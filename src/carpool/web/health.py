@@ -69,7 +69,7 @@ async def ready(request: Request) -> HTTPResponse:
         if isinstance(exc, TimeoutError) and uow.pool_figures(size=size).saturated:
             return _busy(uow, size)
         log.warning("not ready: database unreachable (%s: %s)", type(exc).__name__, exc)
-        raise DatabaseUnavailable("The database is not reachable (unreachable).") from None
+        raise DatabaseUnavailable("The database is unreachable.") from None
     if current != head:
         raise Unavailable(
             f"The database schema is at revision {current or 'none'};"
