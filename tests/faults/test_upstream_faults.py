@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -104,3 +106,34 @@ async def test_garbage_from_upstream_is_a_502(
     response, _ = await availability(http, inventory, mode)
     assert_problem(response, 502, "upstream-failed")
     tally.record(upstream_garbage_502=1)
+
+
+async def test_twenty_availability_calls_on_one_connection_answer_200_or_503_busy(
+    database_url: str, inventory: FakeInventory, http: httpx.AsyncClient
+) -> None:
+    """The issue's reproduction: one connection, a slow upstream, twenty callers."""
+    made = await hinge(http, inventory)
+    inventory.delay_s = 0.6
+    container = make_container(
+        database_url,
+        inventory_url=inventory.url,
+        db_pool_size=1,
+        db_max_overflow=0,
+        db_pool_timeout_s=0.3,
+    )
+    app = create_app(container)
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as tight:
+            answers = await asyncio.gather(
+                *(tight.get(f"/widgets/{made['id']}/availability") for _ in range(20))
+            )
+        engine: AsyncEngine = await app.ctx.container.engine()
+        assert await wait_for_idle_pool(engine) == 0
+    statuses = Counter(answer.status_code for answer in answers)
+    tally.record(pool_exhausted_calls=20, pool_exhausted_503=statuses[503])
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[503] and statuses[200]
+    busy = next(answer for answer in answers if answer.status_code == 503)
+    assert busy.json()["type"] == "urn:carpool:problem:busy"
+    assert busy.headers["retry-after"] == "1"
