@@ -23,6 +23,7 @@ from sanic_routing import Route
 
 from carpool.errors import PreconditionFailed
 from carpool.web import conditional
+from carpool.web.disconnect import until_disconnect
 from carpool.web.errors import problem_for
 from carpool.web.idempotency import METHODS as IDEMPOTENT_METHODS
 from carpool.web.idempotency import idempotent
@@ -110,7 +111,9 @@ def endpoint(
             factory = request.app.ctx.unit_of_work
             async with unit_scope(factory, method=request.method) as scope:
                 request.ctx.uow = scope.work
-                return await scope.finish(await call_endpoint(request, declared, *args, **kwargs))
+                # A client that leaves cancels the call: a 499, so the unit rolls back.
+                call = call_endpoint(request, declared, *args, **kwargs)
+                return await scope.finish(await until_disconnect(request, call))
 
         if websocket:
             blueprint.add_websocket_route(single, uri, ctx_endpoint=declared)
@@ -146,7 +149,10 @@ async def call_endpoint(
     if work is not None and request.method in IDEMPOTENT_METHODS:
         ttl_s: float = request.app.ctx.idempotency_ttl_s
         run = functools.partial(_call, request, declared, *args, **kwargs)
-        return await idempotent(request, work, run, ttl_s=ttl_s)
+        try:
+            return await idempotent(request, work, run, ttl_s=ttl_s)
+        except Exception as exc:  # the key's own statements failed (the call itself never raises)
+            return await _error_response(request, exc)
     return await _call(request, declared, *args, **kwargs)
 
 
