@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 import orjson
 from websockets.asyncio.client import connect
@@ -238,8 +239,24 @@ async def websocket_frames(base: str, *, seconds: float) -> Measured:
     return Measured(answered / elapsed, errors, note)
 
 
+async def database_sessions(database_url: str) -> int:
+    """Sessions ever opened on the database (PostgreSQL counts one at each connect)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        query = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        return int(await conn.fetchval(query))
+    finally:
+        await conn.close()
+
+
 def measure(
-    bases: dict[str, str], *, rounds: int, seconds: int, warmup: int, connections: int
+    bases: dict[str, str],
+    database_url: str,
+    *,
+    rounds: int,
+    seconds: int,
+    warmup: int,
+    connections: int,
 ) -> dict[str, list[Measured]]:
     results: dict[str, list[Measured]] = collections.defaultdict(list)
     for round_no in range(rounds):
@@ -250,14 +267,18 @@ def measure(
                 if run.key == "carpool_ws":
                     if warmup:
                         asyncio.run(websocket_frames(base, seconds=warmup))
+                    before = asyncio.run(database_sessions(database_url))
                     result = asyncio.run(websocket_frames(base, seconds=seconds))
                 else:
                     if warmup:
                         wrk(base, run, seconds=warmup, connections=connections)
+                    before = asyncio.run(database_sessions(database_url))
                     result = wrk(base, run, seconds=seconds, connections=connections)
+                # A pool that opens and closes connections under load pays a backend each time.
+                opened = asyncio.run(database_sessions(database_url)) - before - 1
                 flag = f"  ({result.errors} ERRORS)" if result.errors else ""
-                note = f"  ({result.note})" if result.note else ""
-                print(f"   {run.key:<15} {result.rate:>9.1f}/s{note}{flag}", flush=True)
+                notes = ", ".join(filter(None, [f"{opened} new DB connections", result.note]))
+                print(f"   {run.key:<15} {result.rate:>9.1f}/s  ({notes}){flag}", flush=True)
                 results[run.key].append(result)
     return results
 
@@ -390,21 +411,32 @@ def profile(carpool: str, output: Path, *, seconds: int, connections: int) -> No
     summarise_profile(output)
 
 
+def _library(frame: str) -> str:
+    """The package a frame `name (path:line)` runs in: `sqlalchemy`, `asyncio`, `carpool`, ..."""
+    path = frame.rsplit(" (", 1)[-1].rstrip(")").rsplit(":", 1)[0]
+    return path.split("/", 1)[0]  # a path without "/" is exec'd code (Sanic's handle_request)
+
+
 def summarise_profile(path: Path, top: int = 25) -> None:
-    """The frames with the largest inclusive and self shares of a py-spy raw (collapsed) file."""
+    """Inclusive shares of the largest frames, and self shares by frame and by package, of a
+    py-spy raw (collapsed) file. SQLAlchemy's greenlets show as stacks of their own."""
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
+    packages: collections.Counter[str] = collections.Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
         samples = int(count)
         total += samples
+        if not stack.strip():
+            own["(no Python frame)"] += samples
+            packages["(no Python frame)"] += samples
+            continue
         frames = [re.sub(r" \(.*?/site-packages/", " (", f) for f in stack.split(";")]
         for frame in set(frames):
             inclusive[frame] += samples
         own[frames[-1]] += samples
+        packages[_library(frames[-1])] += samples
     print(f"\nprofile {path}: {total} samples of the carpool worker")
     print("  largest inclusive shares (below the event loop's trunk):")
     trunk = max(inclusive.values(), default=0) * 0.99
@@ -414,6 +446,9 @@ def summarise_profile(path: Path, top: int = 25) -> None:
     print("  largest self shares:")
     for frame, samples in own.most_common(top // 2):
         print(f"    {samples / total:6.1%}  {frame}")
+    print("  self shares by package (the leaf frame's):")
+    for package, samples in packages.most_common(top // 2):
+        print(f"    {samples / total:6.1%}  {package}")
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -459,6 +494,7 @@ def main() -> int:
             )
             results = measure(
                 {"carpool": carpool, "peer": peer},
+                url,
                 rounds=options.rounds,
                 seconds=options.duration,
                 warmup=options.warmup,
