@@ -15,10 +15,12 @@ class FakeInventory:
     """`GET /stock/{grommet_id}` answering from `stock`, or as `mode` says.
 
     Modes: "ok", "slow" (answers only after `release` is set), "error" (500),
-    "bad-json", "wrong-shape". Every request's headers are kept in `seen`.
+    "bad-json", "wrong-shape". Every request's headers are kept in `seen`. A grommet not in
+    `stock` has `default_stock` units, or is unknown (404) if that is None.
     """
 
     stock: dict[int, int] = field(default_factory=dict)
+    default_stock: int | None = None
     mode: str = "ok"
     delay_s: float = 0.0
     seen: list[dict[str, str]] = field(default_factory=list)
@@ -49,7 +51,7 @@ class FakeInventory:
                 return web.Response(text="{not json", content_type="application/json")
             if self.mode == "wrong-shape":
                 return web.json_response({"grommet_id": grommet_id, "available": -3})
-            available = self.stock.get(grommet_id)
+            available = self.stock.get(grommet_id, self.default_stock)
             if available is None:
                 return web.json_response({"detail": "unknown grommet"}, status=404)
             return web.json_response({"grommet_id": grommet_id, "available": available})

@@ -14,7 +14,14 @@ from sanic.response import HTTPResponse
 
 from carpool.compose.dispatch import SubRequest, SubResponse, capture, dispatch_subrequest
 from carpool.compose.encoding import encode_batch, is_json
-from carpool.compose.envelope import BatchItem, Envelope, parse_envelope
+from carpool.compose.envelope import (
+    BatchAnswer,
+    BatchItem,
+    BatchLimits,
+    Envelope,
+    batch_request_model,
+    parse_envelope,
+)
 from carpool.compose.references import (
     TooLarge,
     Unresolvable,
@@ -28,12 +35,74 @@ from carpool.compose.references import (
 from carpool.data.unit_of_work import Work
 from carpool.errors import TimedOut
 from carpool.settings import Settings
-from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Doc, endpoint
+from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Answer, Doc, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.inputs import json_body
 from carpool.web.responses import json_response, problem_response
 
 _FAILED_DEPENDENCY = "urn:carpool:problem:failed-dependency"
+# What Swagger UI's "Try it out" sends: a grommet and a widget made of it, then the widget
+# read back with its grommet embedded; the references carry the new ids from item to item.
+EXAMPLE_BATCH = {
+    "atomic": True,
+    "requests": [
+        {
+            "id": "g",
+            "method": "POST",
+            "path": "/grommets",
+            "body": {"name": "M6 from a batch", "material": "brass", "diameter_mm": 6},
+        },
+        {
+            "id": "w",
+            "method": "POST",
+            "path": "/widgets",
+            "body": {
+                "name": "hinge from a batch",
+                "parts": [{"grommet_id": "{{g/body/id}}", "quantity": 4}],
+            },
+        },
+        {"id": "r", "path": "/widgets/{{w/body/id}}?include=grommets"},
+    ],
+}
+_AT = "2026-01-05T09:30:00.000000Z"
+_GROMMET = {"id": 7, "name": "M6 from a batch", "material": "brass", "diameter_mm": 6.0}
+_EXAMPLE_ANSWER = {
+    "committed": True,
+    "responses": [
+        {
+            "id": "g",
+            "status": 201,
+            "headers": {"location": "/grommets/7"},
+            "body": {**_GROMMET, "created_at": _AT, "updated_at": _AT},
+        },
+        {
+            "id": "w",
+            "status": 201,
+            "headers": {"location": "/widgets/4"},
+            "body": {
+                "id": 4,
+                "name": "hinge from a batch",
+                "parts": [{"grommet_id": 7, "quantity": 4}],
+                "created_at": _AT,
+                "updated_at": _AT,
+            },
+        },
+        {
+            "id": "r",
+            "status": 200,
+            "headers": {},
+            "body": {
+                "id": 4,
+                "name": "hinge from a batch",
+                "parts": [
+                    {"grommet": {**_GROMMET, "created_at": _AT, "updated_at": _AT}, "quantity": 4}
+                ],
+                "created_at": _AT,
+                "updated_at": _AT,
+            },
+        },
+    ],
+}
 
 
 def _failed_dependency(detail: str) -> SubResponse:
@@ -220,7 +289,12 @@ def batch_routes(settings: Settings) -> Blueprint:
         scope=PUBLIC,
         composable=False,
         unit=False,
-        doc=Doc("getBatchLimits", "The batch limits in force", "batch"),
+        doc=Doc(
+            "getBatchLimits",
+            "The batch limits in force",
+            "batch",
+            answers={200: Answer("The limits.", BatchLimits, limits)},
+        ),
     )
     async def batch_limits(request: Request) -> HTTPResponse:
         """The limits in force, so that clients can split their work before sending it."""
@@ -236,7 +310,16 @@ def batch_routes(settings: Settings) -> Blueprint:
             "runBatch",
             "Run many sub-requests on one unit of work; one answer for all",
             "batch",
-            errors=(400, 413, 415, 422, 504),
+            answers={
+                200: Answer(
+                    "Every item's answer, in request order (also when items failed).",
+                    BatchAnswer,
+                    _EXAMPLE_ANSWER,
+                )
+            },
+            errors=(504,),
+            body=batch_request_model(settings.batch_max_items),
+            body_example=EXAMPLE_BATCH,
         ),
     )
     async def batch(request: Request) -> HTTPResponse:

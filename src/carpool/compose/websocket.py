@@ -16,16 +16,72 @@ from carpool.compose.frames import (
     BAD_FRAME,
     BadFrame,
     BatchFrame,
+    BatchFrameInDescribed,
+    BatchFrameOut,
+    ErrorFrameOut,
     RequestFrame,
+    RequestFrameIn,
+    RequestFrameOut,
     encode_answer,
     parse_frame,
 )
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
 from carpool.settings import Settings
-from carpool.web.endpoints import AUTHENTICATED, Doc, endpoint
+from carpool.web.endpoints import AUTHENTICATED, Answer, Doc, Message, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.responses import JSON, problem_response
 from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
+
+_AT = "2026-01-05T09:30:00.000000Z"
+_GROMMET = {"id": 1, "name": "M6", "material": "brass", "diameter_mm": 6.0}
+_BAD_FRAME_EXAMPLE = {
+    "type": BAD_FRAME,
+    "title": "Bad Request",
+    "status": 400,
+    "detail": "The frame is invalid.",
+    "errors": [{"detail": "Field required", "pointer": "/path"}],
+}
+# The frames of `/ws`, as its AsyncAPI description shows them.
+MESSAGES = (
+    Message(
+        "request",
+        "Run one route (its own unit of work)",
+        RequestFrameIn,
+        {"id": "1", "method": "GET", "path": "/grommets/1"},
+    ),
+    Message(
+        "batch",
+        "Run a batch, as POST /batch does",
+        BatchFrameInDescribed,
+        {"id": "2", "batch": {"load": ["/grommets/1", "/widgets?limit=5"]}},
+    ),
+    Message(
+        "answer",
+        "The answer of a request frame",
+        RequestFrameOut,
+        {
+            "id": "1",
+            "status": 200,
+            "headers": {},
+            "body": {**_GROMMET, "created_at": _AT, "updated_at": _AT},
+        },
+        sent=True,
+    ),
+    Message(
+        "batchAnswer",
+        "The answer of a batch frame",
+        BatchFrameOut,
+        {"id": "2", "status": 200, "body": {"committed": True, "responses": []}},
+        sent=True,
+    ),
+    Message(
+        "error",
+        "The answer to a frame that cannot be run",
+        ErrorFrameOut,
+        {"id": None, "status": 400, "body": _BAD_FRAME_EXAMPLE},
+        sent=True,
+    ),
+)
 
 
 def _problem_answer(frame_id: str | None, exc: Exception) -> bytes:
@@ -114,7 +170,14 @@ def websocket_routes(settings: Settings) -> Blueprint:
         composable=False,
         unit=False,
         websocket=True,
-        doc=Doc("multiplex", "Multiplex requests over one WebSocket", "websocket"),
+        doc=Doc(
+            "multiplex",
+            "Multiplex requests over one WebSocket (described by /asyncapi.json)",
+            "websocket",
+            answers={101: Answer("Switching to the WebSocket protocol.")},
+            errors=(400,),
+            messages=MESSAGES,
+        ),
     )(multiplex)
 
     @blueprint.before_server_stop
