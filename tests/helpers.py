@@ -5,6 +5,10 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import httpx
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 from sanic import Blueprint
 
 from carpool import app as app_module
@@ -29,3 +33,76 @@ def probe(blueprint: Blueprint, uri: str, *, method: str = "GET") -> Any:
     """Declare a test-only route like every route: public, composable, described as a probe."""
     doc = Doc(f"probe{method}{uri}", "Test probe", "probe")
     return endpoint(blueprint, uri, methods=(method,), scope=PUBLIC, doc=doc)
+
+
+# -- the generated API documents --------------------------------------------------------------
+
+_BASE = "urn:carpool:document"
+
+
+def _escape(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+class ApiDocument:
+    """A generated document whose schemas validate instances, `$ref`s resolved within it."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        resource = Resource(contents=document, specification=DRAFT202012)
+        self._registry: Registry[Any] = Registry().with_resource(_BASE, resource)
+
+    def node(self, pointer: str) -> Any:
+        """The node at JSON Pointer `pointer`."""
+        node: Any = self.document
+        for part in pointer.split("/")[1:]:
+            key = part.replace("~1", "/").replace("~0", "~")
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        return node
+
+    def follow(self, pointer: str) -> str:
+        """`pointer`, or where the `$ref` found there leads (to the end of the chain)."""
+        while isinstance(node := self.node(pointer), dict) and "$ref" in node:
+            pointer = node["$ref"].removeprefix("#")
+        return pointer
+
+    def errors(self, schema_pointer: str, instance: Any) -> list[str]:
+        """Why `instance` does not match the schema at `schema_pointer` (none if it does)."""
+        validator = Draft202012Validator(
+            {"$ref": f"{_BASE}#{schema_pointer}"},
+            registry=self._registry,
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        )
+        return [
+            f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+            for error in validator.iter_errors(instance)
+        ]
+
+    def operation_pointer(self, method: str, template: str) -> str:
+        return f"/paths/{_escape(template)}/{method.lower()}"
+
+    def check_answer(self, method: str, template: str, response: httpx.Response) -> None:
+        """Fail unless `response` is an answer the document promises for the operation: its
+        status listed, its media type and headers as described, its body valid."""
+        where = f"{method} {template} -> {response.status_code}"
+        responses = self.node(self.operation_pointer(method, template))["responses"]
+        assert str(response.status_code) in responses, f"{where}: status not documented"
+        pointer = self.follow(
+            f"{self.operation_pointer(method, template)}/responses/{response.status_code}"
+        )
+        answer = self.node(pointer)
+        for header in answer.get("headers", {}):
+            assert header in response.headers, f"{where}: no {header} header"
+        if method == "HEAD" or response.status_code == 204:
+            assert response.content == b"", where
+            return
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        content = answer.get("content", {})
+        key = media_type if media_type in content else "*/*"
+        assert key in content, f"{where}: {media_type} not documented ({list(content)})"
+        if "schema" in content[key]:
+            schema = f"{pointer}/content/{_escape(key)}/schema"
+            assert not self.errors(schema, response.json()), (
+                where,
+                self.errors(schema, response.json()),
+            )

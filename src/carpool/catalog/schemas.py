@@ -233,7 +233,10 @@ class IncludeQuery(BaseModel):
     """`?include=grommets` embeds each part's grommet."""
 
     include: str | None = Field(
-        None, pattern=_INCLUDE, description="`grommets` embeds each part's grommet."
+        None,
+        pattern=_INCLUDE,
+        description="`grommets` embeds each part's grommet.",
+        examples=["grommets"],
     )
 
     model_config = ConfigDict(json_schema_extra=omit_null_defaults)

@@ -22,14 +22,13 @@ MAX_FIELD_ERRORS = 50
 # ASCII digits only, and few of them: str.isdigit() takes '²' and int() refuses 5000 digits.
 _NUMBER = re.compile(r"[0-9]{1,19}")
 # Exactly the cursors `encode_cursor` makes: base64url of "after:<1 to 19 digits>", unpadded.
-# One pattern both refuses every other string and tells the API description what a cursor is;
-# it takes "" too, since a blank query value reads as no value at all (as for every parameter).
+# One pattern both refuses every other string and tells the API description what a cursor is.
 _DIGITS3 = r"(?:[MN][DTjz]|O[DT])[AEIMQUYcgk][w-z0-5]"
 _DIGITS1 = r"(?:[MN][AQgw]|O[AQ])"
 _DIGITS2 = r"(?:[MN][DTjz]|O[DT])[AEIMQUYcgk]"
 CURSOR_PATTERN = (
-    rf"^(?:YWZ0ZXI6(?:(?:{_DIGITS3}){{1,6}}|(?:{_DIGITS3}){{0,6}}{_DIGITS1}"
-    rf"|(?:{_DIGITS3}){{0,5}}{_DIGITS2}))?$"
+    rf"^YWZ0ZXI6(?:(?:{_DIGITS3}){{1,6}}|(?:{_DIGITS3}){{0,6}}{_DIGITS1}"
+    rf"|(?:{_DIGITS3}){{0,5}}{_DIGITS2})$"
 )
 _CURSOR = re.compile(CURSOR_PATTERN)
 
@@ -39,9 +38,14 @@ class PageQuery(BaseModel):
 
     model_config = ConfigDict(json_schema_extra=omit_null_defaults)
 
-    limit: int = Field(PAGE_DEFAULT, ge=1, le=PAGE_MAX, description="Items per page.")
+    limit: int = Field(
+        PAGE_DEFAULT, ge=1, le=PAGE_MAX, description="Items per page.", examples=[20]
+    )
     cursor: str | None = Field(
-        None, pattern=CURSOR_PATTERN, description="The `next` of the previous page."
+        None,
+        pattern=CURSOR_PATTERN,
+        description="The `next` of the previous page.",
+        examples=["YWZ0ZXI6MQ"],
     )
 
 
@@ -116,7 +120,7 @@ def encode_cursor(last_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     """The id a cursor made by `encode_cursor` points after (422 if it is not one)."""
     try:
-        if not cursor or not _CURSOR.fullmatch(cursor):
+        if not _CURSOR.fullmatch(cursor):
             raise ValueError(cursor)
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")

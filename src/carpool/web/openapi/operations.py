@@ -164,6 +164,11 @@ def _parameter(name: str, where: str, schema: Schema, doc: Doc, *, required: boo
     parameter: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": schema}
     if description:
         parameter["description"] = description
+    if where == "query" and not required:
+        # Sanic reads `?limit=` as no limit at all: a blank value is the parameter left out.
+        parameter["allowEmptyValue"] = True
     if name in doc.example:
         parameter["example"] = doc.example[name]
+    elif schema.get("examples"):
+        parameter["example"] = schema["examples"][0]
     return parameter
