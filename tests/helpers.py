@@ -29,6 +29,70 @@ def create_app(container: Any) -> app_module.CarpoolApp:
     return app
 
 
+# -- the catalog, through the API -------------------------------------------------------------
+
+
+def grommet_body(name: str, diameter_mm: float = 6, *, material: str = "brass") -> dict[str, Any]:
+    """The body of a `POST /grommets` that creates grommet `name`."""
+    return {"name": name, "material": material, "diameter_mm": diameter_mm}
+
+
+def grommet_item(name: str, diameter_mm: float = 6) -> dict[str, Any]:
+    """A batch item (or frame, given an id) that creates grommet `name`."""
+    return {"method": "POST", "path": "/grommets", "body": grommet_body(name, diameter_mm)}
+
+
+async def create_grommet(
+    client: httpx.AsyncClient, name: str, diameter_mm: float = 6
+) -> dict[str, Any]:
+    """Create grommet `name` through the API; its body (fails unless 201)."""
+    response = await client.post("/grommets", json=grommet_body(name, diameter_mm))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def create_widget(
+    client: httpx.AsyncClient, name: str, parts: list[dict[str, int]]
+) -> dict[str, Any]:
+    """Create widget `name` of `parts` through the API; its body (fails unless 201)."""
+    response = await client.post("/widgets", json={"name": name, "parts": parts})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def seed_catalog(
+    client: httpx.AsyncClient, *, widgets: tuple[tuple[str, int], ...] = (("hinge", 1),)
+) -> None:
+    """Grommets A, B, C (ids 1 to 3 on empty tables), and each `(name, grommet_id)` of
+    `widgets` as a widget made of 2 of that grommet."""
+    for name in ("A", "B", "C"):
+        await create_grommet(client, name)
+    for name, grommet_id in widgets:
+        await create_widget(client, name, [{"grommet_id": grommet_id, "quantity": 2}])
+
+
+def assert_problem(
+    response: httpx.Response, status: int, slug: str | None = None
+) -> dict[str, Any]:
+    """A problem+json answer with `status` (and type `urn:carpool:problem:<slug>` if given),
+    saying what went wrong, with no trace of the server's insides; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "Traceback" not in response.text and ".py" not in response.text
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert set(body) <= {"type", "title", "status", "detail", "errors"}
+    assert body["title"] and body["detail"]
+    if slug is not None:
+        assert body["type"] == f"urn:carpool:problem:{slug}"
+    return body
+
+
+# -- routes of the tests' own -----------------------------------------------------------------
+
+
 def probe(blueprint: Blueprint, uri: str, *, method: str = "GET") -> Any:
     """Declare a test-only route like every route: public, composable, described as a probe."""
     doc = Doc(f"probe{method}{uri}", "Test probe", "probe")
