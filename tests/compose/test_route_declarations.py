@@ -36,6 +36,8 @@ NOT_COMPOSABLE_SPELLINGS = [
     "/health",
     "/ready",
     "/openapi.json",
+    "/asyncapi.json",
+    "/asyncapi.json#x",
     "/docs",
     "/docs#top",
     "/docs/assets/index.css",

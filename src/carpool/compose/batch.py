@@ -22,6 +22,7 @@ from carpool.compose.envelope import (
     batch_request_model,
     parse_envelope,
 )
+from carpool.compose.examples import CallExamples
 from carpool.compose.references import (
     TooLarge,
     Unresolvable,
@@ -41,68 +42,6 @@ from carpool.web.inputs import json_body
 from carpool.web.responses import json_response, problem_response
 
 _FAILED_DEPENDENCY = "urn:carpool:problem:failed-dependency"
-# What Swagger UI's "Try it out" sends: a grommet and a widget made of it, then the widget
-# read back with its grommet embedded; the references carry the new ids from item to item.
-EXAMPLE_BATCH = {
-    "atomic": True,
-    "requests": [
-        {
-            "id": "g",
-            "method": "POST",
-            "path": "/grommets",
-            "body": {"name": "M6 from a batch", "material": "brass", "diameter_mm": 6},
-        },
-        {
-            "id": "w",
-            "method": "POST",
-            "path": "/widgets",
-            "body": {
-                "name": "hinge from a batch",
-                "parts": [{"grommet_id": "{{g/body/id}}", "quantity": 4}],
-            },
-        },
-        {"id": "r", "path": "/widgets/{{w/body/id}}?include=grommets"},
-    ],
-}
-_AT = "2026-01-05T09:30:00.000000Z"
-_GROMMET = {"id": 7, "name": "M6 from a batch", "material": "brass", "diameter_mm": 6.0}
-_EXAMPLE_ANSWER = {
-    "committed": True,
-    "responses": [
-        {
-            "id": "g",
-            "status": 201,
-            "headers": {"location": "/grommets/7"},
-            "body": {**_GROMMET, "created_at": _AT, "updated_at": _AT},
-        },
-        {
-            "id": "w",
-            "status": 201,
-            "headers": {"location": "/widgets/4"},
-            "body": {
-                "id": 4,
-                "name": "hinge from a batch",
-                "parts": [{"grommet_id": 7, "quantity": 4}],
-                "created_at": _AT,
-                "updated_at": _AT,
-            },
-        },
-        {
-            "id": "r",
-            "status": 200,
-            "headers": {},
-            "body": {
-                "id": 4,
-                "name": "hinge from a batch",
-                "parts": [
-                    {"grommet": {**_GROMMET, "created_at": _AT, "updated_at": _AT}, "quantity": 4}
-                ],
-                "created_at": _AT,
-                "updated_at": _AT,
-            },
-        },
-    ],
-}
 
 
 def _failed_dependency(detail: str) -> SubResponse:
@@ -278,8 +217,8 @@ async def run_batch(parent: Request, data: Any, work: Work, settings: Settings) 
     return encode_batch(committed=committed, items=items)
 
 
-def batch_routes(settings: Settings) -> Blueprint:
-    """The `/batch` routes, with the limits in `settings`."""
+def batch_routes(settings: Settings, examples: CallExamples) -> Blueprint:
+    """The `/batch` routes, with the limits in `settings`; their description shows `examples`."""
     blueprint = Blueprint("batch")
     limits = {"max_items": settings.batch_max_items, "timeout_s": settings.batch_timeout_s}
 
@@ -314,12 +253,12 @@ def batch_routes(settings: Settings) -> Blueprint:
                 200: Answer(
                     "Every item's answer, in request order (also when items failed).",
                     BatchAnswer,
-                    _EXAMPLE_ANSWER,
+                    examples.batch_answer,
                 )
             },
             errors=(504,),
             body=batch_request_model(settings.batch_max_items),
-            body_example=EXAMPLE_BATCH,
+            body_example=examples.batch,
         ),
     )
     async def batch(request: Request) -> HTTPResponse:

@@ -12,6 +12,7 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 from carpool.compose.batch import run_batch
 from carpool.compose.dispatch import as_response, capture, dispatch_subrequest
 from carpool.compose.encoding import encode_item
+from carpool.compose.examples import BAD_FRAME_ANSWER, CallExamples
 from carpool.compose.frames import (
     BAD_FRAME,
     BadFrame,
@@ -32,56 +33,44 @@ from carpool.web.errors import problem_for
 from carpool.web.responses import JSON, problem_response
 from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
 
-_AT = "2026-01-05T09:30:00.000000Z"
-_GROMMET = {"id": 1, "name": "M6", "material": "brass", "diameter_mm": 6.0}
-_BAD_FRAME_EXAMPLE = {
-    "type": BAD_FRAME,
-    "title": "Bad Request",
-    "status": 400,
-    "detail": "The frame is invalid.",
-    "errors": [{"detail": "Field required", "pointer": "/path"}],
-}
-# The frames of `/ws`, as its AsyncAPI description shows them.
-MESSAGES = (
-    Message(
-        "request",
-        "Run one route (its own unit of work)",
-        RequestFrameIn,
-        {"id": "1", "method": "GET", "path": "/grommets/1"},
-    ),
-    Message(
-        "batch",
-        "Run a batch, as POST /batch does",
-        BatchFrameInDescribed,
-        {"id": "2", "batch": {"load": ["/grommets/1", "/widgets?limit=5"]}},
-    ),
-    Message(
-        "answer",
-        "The answer of a request frame",
-        RequestFrameOut,
-        {
-            "id": "1",
-            "status": 200,
-            "headers": {},
-            "body": {**_GROMMET, "created_at": _AT, "updated_at": _AT},
-        },
-        sent=True,
-    ),
-    Message(
-        "batchAnswer",
-        "The answer of a batch frame",
-        BatchFrameOut,
-        {"id": "2", "status": 200, "body": {"committed": True, "responses": []}},
-        sent=True,
-    ),
-    Message(
-        "error",
-        "The answer to a frame that cannot be run",
-        ErrorFrameOut,
-        {"id": None, "status": 400, "body": _BAD_FRAME_EXAMPLE},
-        sent=True,
-    ),
-)
+
+def messages(examples: CallExamples) -> tuple[Message, ...]:
+    """The frames of `/ws`, as its AsyncAPI description shows them."""
+    return (
+        Message(
+            "request",
+            "Run one route (its own unit of work)",
+            RequestFrameIn,
+            examples.request_frame(),
+        ),
+        Message(
+            "batch",
+            "Run a batch, as POST /batch does",
+            BatchFrameInDescribed,
+            examples.batch_frame(),
+        ),
+        Message(
+            "answer",
+            "The answer of a request frame",
+            RequestFrameOut,
+            examples.answer_frame(),
+            sent=True,
+        ),
+        Message(
+            "batchAnswer",
+            "The answer of a batch frame",
+            BatchFrameOut,
+            examples.batch_answer_frame(),
+            sent=True,
+        ),
+        Message(
+            "error",
+            "The answer to a frame that cannot be run",
+            ErrorFrameOut,
+            BAD_FRAME_ANSWER,
+            sent=True,
+        ),
+    )
 
 
 def _problem_answer(frame_id: str | None, exc: Exception) -> bytes:
@@ -139,8 +128,9 @@ class FrameRunner:
         return encode_answer(frame.id, answer.status, answer.body)
 
 
-def websocket_routes(settings: Settings) -> Blueprint:
-    """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown."""
+def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
+    """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown;
+    its description shows `examples`."""
     blueprint = Blueprint("websocket")
     live: dict[Multiplexer, asyncio.Task[Any]] = {}
 
@@ -176,7 +166,7 @@ def websocket_routes(settings: Settings) -> Blueprint:
             "websocket",
             answers={101: Answer("Switching to the WebSocket protocol.")},
             errors=(400,),
-            messages=MESSAGES,
+            messages=messages(examples),
         ),
     )(multiplex)
 
