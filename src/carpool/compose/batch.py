@@ -220,7 +220,9 @@ async def run_batch(parent: Request, data: Any, work: Work, settings: Settings) 
 def batch_routes(settings: Settings, examples: CallExamples) -> Blueprint:
     """The `/batch` routes, with the limits in `settings`; their description shows `examples`."""
     blueprint = Blueprint("batch")
-    limits = {"max_items": settings.batch_max_items, "timeout_s": settings.batch_timeout_s}
+    limits = BatchLimits(
+        max_items=settings.batch_max_items, timeout_s=settings.batch_timeout_s
+    ).model_dump()
 
     @endpoint(
         blueprint,

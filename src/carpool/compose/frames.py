@@ -76,7 +76,7 @@ class BatchFrameIn(BaseModel):
 
 
 class BatchFrameInDescribed(BatchFrameIn):
-    """A batch frame: a `POST /batch` body, run as `POST /batch` runs it."""
+    """A batch frame, as the AsyncAPI description shows it: `batch` is a `POST /batch` body."""
 
     batch: BatchRequest
 

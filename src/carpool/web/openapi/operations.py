@@ -30,7 +30,7 @@ PROBLEM_TEXT = {
 _BODY_ERRORS = (400, 413, 415, 422)  # what reading a JSON body into a model can answer
 _WRITE_ERRORS = (409, 503)  # a refused COMMIT (a lost race is 409)
 _CONVERTERS: dict[str, Schema] = {
-    "int": {"type": "integer"},
+    "int": {"type": "integer", "description": "A number; one that names nothing answers 404."},
     "str": {"type": "string", "pattern": "^[^/]+$"},
 }
 _IS_JSON = (JSON, PROBLEM_JSON)
