@@ -11,8 +11,11 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from openapi_spec_validator import validate
+from pydantic import BaseModel, ConfigDict, Field
+from sanic import Blueprint
 
-from carpool.web.endpoints import endpoint_of
+from carpool.web.endpoints import Answer, Doc, endpoint, endpoint_of
+from carpool.web.openapi.document import build_document
 from carpool.web.route_names import template
 from tests.conftest import make_container
 from tests.fake_inventory import FakeInventory, fake_inventory
@@ -149,7 +152,11 @@ async def test_the_batch_envelope_schema_is_the_envelopes_own(http: httpx.AsyncC
     assert api.errors(body, {"load": ["/a", "/a"]}), "short-form ids (paths) are unique"
     assert api.errors(body, {"requests": [item], "load": ["/a"]})
     example = doc["paths"]["/batch"]["post"]["requestBody"]["content"]["application/json"]
-    assert len(example["example"]["requests"]) >= 2, "Try it out prefills a useful batch"
+    tried = await http.post("/batch", json=example["example"])  # what "Try it out" sends
+    assert tried.status_code == 200
+    assert tried.json()["committed"] is True
+    assert [item["status"] for item in tried.json()["responses"]] == [201, 201, 200]
+    api.check_answer("POST", "/batch", tried)
 
 
 async def test_the_input_schemas_refuse_what_the_routes_refuse(http: httpx.AsyncClient) -> None:
@@ -301,3 +308,50 @@ async def test_unknown_docs_assets_are_404(http: httpx.AsyncClient) -> None:
         response = await http.get(f"/docs/assets/{name}")
         assert response.status_code == 404, name
         assert response.headers["content-type"] == "application/problem+json"
+
+
+class SupplierCreate(BaseModel):
+    """A resource the app does not have, declared as a new one would be."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1)
+
+
+class Supplier(SupplierCreate):
+    id: int
+
+
+async def test_a_new_resource_is_described_with_no_edit_to_the_description_code(
+    database_url: str,
+) -> None:
+    blueprint = Blueprint("suppliers")
+
+    @endpoint(
+        blueprint,
+        "/suppliers/<supplier_id:int>",
+        methods=("PATCH",),
+        scope="catalog:write",
+        doc=Doc(
+            "patchSupplier",
+            "Rename a supplier",
+            "suppliers",
+            answers={200: Answer("The supplier now.", Supplier, {"id": 1, "name": "Acme"})},
+            body=SupplierCreate,
+            body_example={"name": "Acme"},
+            example={"supplier_id": 1},
+        ),
+    )
+    async def patch_supplier(request: Any, supplier_id: int) -> Any:
+        raise NotImplementedError
+
+    app = create_app(make_container(database_url))
+    app.blueprint(blueprint)
+    doc = build_document(app)
+    operation = doc["paths"]["/suppliers/{supplier_id}"]["patch"]
+    assert operation["operationId"] == "patchSupplier"
+    assert operation["parameters"][0]["schema"]["type"] == "integer"
+    assert {"200", "400", "404", "409", "413", "415", "422", "503"} <= set(operation["responses"])
+    assert doc["components"]["schemas"]["SupplierCreate"]["additionalProperties"] is False
+    assert "Supplier" in doc["components"]["schemas"]
+    validate(doc)
