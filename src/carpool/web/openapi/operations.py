@@ -23,7 +23,7 @@ PROBLEM_TEXT = {
     413: "The body is too large.",
     415: "The body is not JSON.",
     422: "Some values are invalid (`errors` points at each).",
-    502: "The inventory service failed or answered nonsense.",
+    502: "A service carpool calls failed or answered nonsense.",
     503: "A dependency is not configured or not reachable, or the database refused to commit.",
     504: "It did not finish in time.",
 }
@@ -33,7 +33,6 @@ _CONVERTERS: dict[str, Schema] = {
     "int": {"type": "integer", "description": "A number; one that names nothing answers 404."},
     "str": {"type": "string", "pattern": "^[^/]+$"},
 }
-_IS_JSON = (JSON, PROBLEM_JSON)
 
 
 def problem_responses() -> dict[str, Any]:
@@ -58,7 +57,7 @@ def operation(declared: Endpoint, route: Route, method: str, components: Compone
     """The OpenAPI operation of `method` on `route`, as the route declares it."""
     doc = declared.doc
     components.of(Problem, mode="serialization")
-    parameters = _path_parameters(route, doc, components) + _query_parameters(doc)
+    parameters = _path_parameters(route, doc) + _query_parameters(doc)
     generated: Operation = {
         "operationId": doc.operation_id,
         "summary": doc.summary,
@@ -131,7 +130,7 @@ def _answer(answer: Answer, components: Components) -> Any:
     return out
 
 
-def _path_parameters(route: Route, doc: Doc, components: Components) -> list[Any]:
+def _path_parameters(route: Route, doc: Doc) -> list[Any]:
     declared = _properties(doc.path) if doc.path is not None else {}
     parameters = []
     for name, converter in path_parameters(route.uri):
