@@ -13,6 +13,7 @@ from sanic import Blueprint
 
 from carpool import app as app_module
 from carpool.web.endpoints import PUBLIC, Doc, endpoint
+from tests.fake_inventory import FakeInventory
 
 _serial = itertools.count()
 
@@ -71,6 +72,15 @@ async def seed_catalog(
         await create_grommet(client, name)
     for name, grommet_id in widgets:
         await create_widget(client, name, [{"grommet_id": grommet_id, "quantity": 2}])
+
+
+async def hinge(http: httpx.AsyncClient, inventory: FakeInventory) -> dict[str, Any]:
+    """A widget of 2 x M6 (10 in stock) and 3 x M8 (7 in stock): 2 can be built, M8 limits."""
+    m6 = await create_grommet(http, "M6")
+    m8 = await create_grommet(http, "M8")
+    inventory.stock.update({m6["id"]: 10, m8["id"]: 7})
+    parts = [{"grommet_id": m6["id"], "quantity": 2}, {"grommet_id": m8["id"], "quantity": 3}]
+    return await create_widget(http, "hinge", parts)
 
 
 def assert_problem(
@@ -162,7 +172,8 @@ class ApiDocument:
             return
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         content = answer.get("content", {})
-        key = media_type if media_type in content else "*/*"
+        keys = {key.split(";")[0].strip(): key for key in content}
+        key = keys.get(media_type, "*/*")
         assert key in content, f"{where}: {media_type} not documented ({list(content)})"
         if "schema" in content[key]:
             schema = f"{pointer}/content/{_escape(key)}/schema"

@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.fake_inventory import FakeInventory, fake_inventory
-from tests.helpers import assert_problem, create_app, create_grommet, create_widget
+from tests.helpers import assert_problem, create_app, create_grommet, create_widget, hinge
 from tests.uvicorn_in_process import serving
 
 TIMEOUT_S = 0.5
@@ -47,15 +47,6 @@ async def http(upstream_app: Any, inventory: FakeInventory) -> AsyncIterator[htt
         yield client
     engine: AsyncEngine = await upstream_app.ctx.container.engine()
     assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
-
-
-async def hinge(http: httpx.AsyncClient, inventory: FakeInventory) -> dict[str, Any]:
-    """A widget of 2 x M6 (10 in stock) and 3 x M8 (7 in stock): 2 can be built, M8 limits."""
-    m6 = await create_grommet(http, "M6")
-    m8 = await create_grommet(http, "M8")
-    inventory.stock.update({m6["id"]: 10, m8["id"]: 7})
-    parts = [{"grommet_id": m6["id"], "quantity": 2}, {"grommet_id": m8["id"], "quantity": 3}]
-    return await create_widget(http, "hinge", parts)
 
 
 async def test_availability_answers_buildable_count_and_the_limiting_grommet(

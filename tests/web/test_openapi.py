@@ -183,6 +183,7 @@ def _scenario(widget_body: dict[str, Any]) -> list[tuple[str, str, str, Any, int
     return [
         ("GET", "/health", "/health", None, 200),
         ("GET", "/ready", "/ready", None, 200),
+        ("GET", "/metrics", "/metrics", None, 200),
         ("POST", "/grommets", "/grommets", M6, 201),
         ("POST", "/grommets", "/grommets", {**M6, "name": "M8"}, 201),
         ("POST", "/grommets", "/grommets", M6, 409),

@@ -18,11 +18,11 @@ from pydantic import (
 )
 
 from carpool.catalog.models import DIAMETER_MAX_MM, ID_MAX, MATERIAL_MAX, NAME_MAX, QUANTITY_MAX
-from carpool.web.inputs import PageQuery
+from carpool.web.inputs import PageQuery, pattern_rule
 from carpool.web.openapi.schemas import omit_null_defaults, require_some_property
 
 # PostgreSQL text cannot hold NUL; refusing it here keeps it a 422 instead of a 500.
-_NO_NUL = r"^[^\x00]*$"
+_NO_NUL = pattern_rule(r"^[^\x00]*$", "String must not contain NUL characters")
 # Exactly what str.isspace() calls whitespace, spelt so that JSON Schema can say it too.
 _BLANK = "^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
 _BLANK_RE = re.compile(_BLANK)

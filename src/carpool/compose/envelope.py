@@ -18,11 +18,12 @@ from pydantic import (
 )
 
 from carpool.errors import FieldError, Invalid
-from carpool.web.inputs import field_errors
+from carpool.web.inputs import field_errors, pattern_rule
 from carpool.web.unit_scope import SAFE_METHODS
 
 METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
-_ID = r"^[^/{}\s]+$"
+_ID = pattern_rule(r"^[^/{}\s]+$", "An id must not contain '/', '{', '}' or whitespace")
+_ABSOLUTE = pattern_rule(r"^/", "A path must start with / (it is the path of this API's URL)")
 
 
 def _any_case(words: frozenset[str]) -> str:
@@ -34,7 +35,7 @@ def _any_case(words: frozenset[str]) -> str:
 # The paths of the short form are its ids, so they are unique.
 _UNIQUE: dict[str, Any] = {"uniqueItems": True}
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_ID)]
-Path = Annotated[str, StringConstraints(min_length=1, max_length=8192, pattern=r"^/")]
+Path = Annotated[str, StringConstraints(min_length=1, max_length=8192, pattern=_ABSOLUTE)]
 Method = Annotated[
     str,
     StringConstraints(to_upper=True),

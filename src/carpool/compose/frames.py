@@ -18,7 +18,7 @@ from carpool.compose.envelope import (
     SubRequestFields,
 )
 from carpool.errors import FieldError
-from carpool.web.inputs import field_errors
+from carpool.web.inputs import JSON_MAX_DEPTH_DEFAULT, depth_exceeds, field_errors
 from carpool.web.responses import Problem
 
 BAD_FRAME = "urn:carpool:problem:bad-frame"
@@ -101,8 +101,14 @@ class ErrorFrameOut(BaseModel):
     body: Problem
 
 
-def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame:
-    """A text frame's JSON as a request or a batch frame; BadFrame if it is neither."""
+def parse_frame(
+    payload: str | bytes, *, max_depth: int = JSON_MAX_DEPTH_DEFAULT
+) -> RequestFrame | BatchFrame:
+    """A text frame's JSON as a request or a batch frame; BadFrame if it is neither.
+
+    A request frame's body may nest `max_depth` levels (JSON_MAX_DEPTH), as a single
+    request's may; a batch frame's items are held to it one by one, as `POST /batch`'s are.
+    """
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -110,6 +116,9 @@ def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame:
     if not isinstance(data, dict):
         raise BadFrame("A frame must be a JSON object.", frame_id=None)
     frame_id = data.get("id") if isinstance(data.get("id"), str) else None
+    if "batch" not in data and depth_exceeds(data, max_depth + 1):
+        error = FieldError(f"the JSON is nested deeper than {max_depth} levels", pointer="/body")
+        raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
     try:
         if "batch" in data:
             batch = BatchFrameIn.model_validate(data)

@@ -24,11 +24,13 @@ PROBLEM_TEXT = {
     415: "The body is not JSON.",
     422: "Some values are invalid (`errors` points at each).",
     502: "A service carpool calls failed or answered nonsense.",
-    503: "A dependency is not configured or not reachable, or the database refused to commit.",
+    503: "A dependency is not configured, not reachable or busy (`Retry-After` says when to"
+    " retry), or the database refused to commit.",
     504: "It did not finish in time.",
 }
 _BODY_ERRORS = (400, 413, 415, 422)  # what reading a JSON body into a model can answer
 _WRITE_ERRORS = (409, 503)  # a refused COMMIT (a lost race is 409)
+_UNIT_ERRORS = (503,)  # the database unreachable, or no connection free in time (Retry-After)
 _CONVERTERS: dict[str, Schema] = {
     "int": {"type": "integer", "description": "A number; one that names nothing answers 404."},
     "str": {"type": "string", "pattern": "^[^/]+$"},
@@ -107,6 +109,8 @@ def _error_statuses(declared: Endpoint, route: Route, method: str) -> set[int]:
         statuses.add(422)
     if path_parameters(route.uri):
         statuses.add(404)
+    if declared.unit:
+        statuses.update(_UNIT_ERRORS)
     if declared.unit and method not in SAFE_METHODS:
         statuses.update(_WRITE_ERRORS)
     return statuses
@@ -119,8 +123,8 @@ def _answer(answer: Answer, components: Components) -> Any:
             name: {"description": text, "schema": {"type": "string"}}
             for name, text in answer.headers.items()
         }
-    if answer.model is None and answer.example is None:
-        return out
+    if answer.model is None and answer.example is None and answer.media_type == JSON:
+        return out  # no body (204, 101)
     content: dict[str, Any] = {}
     if answer.model is not None:
         content["schema"] = components.of(answer.model, mode="serialization")
