@@ -14,10 +14,12 @@ import orjson
 from sanic import Sanic
 from sanic.request import Request
 
+from carpool.catalog import examples
 from carpool.catalog.availability_routes import blueprint as availability_routes
 from carpool.catalog.routes import blueprint as catalog_routes
 from carpool.compose.batch import batch_routes
 from carpool.compose.dispatch import add_subrequest_hook
+from carpool.compose.examples import CallExamples
 from carpool.compose.websocket import websocket_routes
 from carpool.data.faults import pool_figures
 from carpool.observability import logs, metrics, tracing
@@ -69,8 +71,11 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
     app.blueprint(health.blueprint)
     app.blueprint(catalog_routes)
     app.blueprint(availability_routes)
-    app.blueprint(batch_routes(settings))
-    app.blueprint(websocket_routes(settings))
+    calls = CallExamples(
+        examples.BATCH, examples.BATCH_ANSWER, examples.GET_GROMMET, examples.GROMMET
+    )
+    app.blueprint(batch_routes(settings, calls))
+    app.blueprint(websocket_routes(settings, calls))
     app.blueprint(openapi_routes)
     app.blueprint(metrics_routes(scope=settings.metrics_scope))
     middleware.install(app, request_log=settings.request_log)

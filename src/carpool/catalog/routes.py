@@ -9,15 +9,27 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from carpool.catalog import reads, writes
+from carpool.catalog import examples, reads, writes
 from carpool.catalog.queries import Row
-from carpool.catalog.schemas import GrommetCreate, GrommetPatch, WidgetCreate, WidgetPatch
+from carpool.catalog.schemas import (
+    Grommet,
+    GrommetCreate,
+    GrommetPage,
+    GrommetPatch,
+    IncludeQuery,
+    Widget,
+    WidgetCreate,
+    WidgetPage,
+    WidgetPageQuery,
+    WidgetPatch,
+)
 from carpool.data.unit_of_work import Work
 from carpool.errors import NotFound
 from carpool.web import http_doc
 from carpool.web.conditional import preconditions_of
 from carpool.web.endpoints import Answer, Doc, endpoint
 from carpool.web.inputs import (
+    PageQuery,
     body_as,
     encode_cursor,
     existing_id,
@@ -31,19 +43,8 @@ blueprint = Blueprint("catalog")
 READ = "catalog:read"
 WRITE = "catalog:write"
 _INCLUDES = frozenset({"grommets"})
-_WRITE_ERRORS = (400, 409, 413, 415, 422)
-_READ_ANSWERS = {200: Answer("The resource.", headers=http_doc.ETAG), **http_doc.READ_ANSWERS}
-_PAGE_ANSWERS = {
-    200: Answer("The page.", headers={**http_doc.ETAG, **http_doc.NEXT_LINK}),
-    **http_doc.READ_ANSWERS,
-}
-_CREATED = {
-    201: Answer(
-        "Created.",
-        headers={"location": "The new resource.", **http_doc.ETAG, **http_doc.REPLAYED},
-    )
-}
-_CHANGED = {200: Answer("The resource now.", headers={**http_doc.ETAG, **http_doc.REPLAYED})}
+_LOCATION = {"location": "The path of the new resource.", **http_doc.ETAG}
+_DELETED = {204: Answer("Deleted.")}
 
 
 def _work(request: Request) -> Work:
@@ -76,9 +77,13 @@ def _widget_missing(widget_id: int) -> NotFound:
         "listGrommets",
         "A page of grommets by id (keyset pagination)",
         "grommets",
-        answers=_PAGE_ANSWERS,
-        errors=(422,),
-        description=http_doc.REVALIDATE,
+        answers={
+            200: Answer("The page.", GrommetPage, examples.GROMMET_PAGE, http_doc.ETAG),
+            **http_doc.READ_ANSWERS,
+        },
+        description=http_doc.PAGES,
+        query=PageQuery,
+        example={"limit": 1},
     ),
 )
 async def list_grommets(request: Request) -> HTTPResponse:
@@ -95,8 +100,11 @@ async def list_grommets(request: Request) -> HTTPResponse:
         "getGrommet",
         "One grommet",
         "grommets",
-        answers=_READ_ANSWERS,
-        errors=(404,),
+        answers={
+            200: Answer("The grommet.", Grommet, examples.GROMMET, http_doc.ETAG),
+            **http_doc.READ_ANSWERS,
+        },
+        example={"grommet_id": 1},
         description=http_doc.REVALIDATE,
     ),
 )
@@ -116,9 +124,11 @@ async def get_grommet(request: Request, grommet_id: int) -> HTTPResponse:
         "createGrommet",
         "Create a grommet",
         "grommets",
-        answers=_CREATED,
-        errors=_WRITE_ERRORS,
+        answers={201: Answer("The new grommet.", Grommet, examples.GROMMET, _LOCATION)},
+        errors=(409,),
         description=http_doc.IDEMPOTENT,
+        body=GrommetCreate,
+        body_example=examples.GROMMET_CREATE,
     ),
 )
 async def create_grommet(request: Request) -> HTTPResponse:
@@ -136,9 +146,12 @@ async def create_grommet(request: Request) -> HTTPResponse:
         "patchGrommet",
         "Change some fields of a grommet",
         "grommets",
-        answers=_CHANGED,
-        errors=(404, 412, *_WRITE_ERRORS),
+        answers={200: Answer("The grommet now.", Grommet, examples.GROMMET, http_doc.ETAG)},
+        errors=(409, 412),
         description=http_doc.CONDITIONS,
+        body=GrommetPatch,
+        body_example=examples.GROMMET_PATCH,
+        example={"grommet_id": 1},
     ),
 )
 async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
@@ -159,9 +172,11 @@ async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     scope=WRITE,
     doc=Doc(
         "deleteGrommet",
-        "Delete a grommet",
+        "Delete a grommet (409 while a widget uses it)",
         "grommets",
-        errors=(404, *http_doc.CONDITIONAL_WRITE_ERRORS),
+        answers=_DELETED,
+        errors=http_doc.CONDITIONAL_WRITE_ERRORS,
+        example={"grommet_id": 1},
         description=http_doc.CONDITIONS,
     ),
 )
@@ -185,9 +200,14 @@ async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
         "listWidgets",
         "A page of widgets by id (keyset pagination)",
         "widgets",
-        answers=_PAGE_ANSWERS,
-        errors=(422,),
-        description=http_doc.REVALIDATE,
+        answers={
+            200: Answer("The page.", WidgetPage, examples.WIDGET_PAGE, http_doc.ETAG),
+            **http_doc.READ_ANSWERS,
+        },
+        description=http_doc.PAGES,
+        errors=(409,),
+        query=WidgetPageQuery,
+        example={"limit": 20, "include": "grommets"},
     ),
 )
 async def list_widgets(request: Request) -> HTTPResponse:
@@ -207,9 +227,14 @@ async def list_widgets(request: Request) -> HTTPResponse:
         "getWidget",
         "One widget",
         "widgets",
-        answers=_READ_ANSWERS,
-        errors=(404, 422),
+        answers={
+            200: Answer("The widget.", Widget, examples.WIDGET, http_doc.ETAG),
+            **http_doc.READ_ANSWERS,
+        },
         description=http_doc.REVALIDATE,
+        errors=(409,),
+        query=IncludeQuery,
+        example={"widget_id": 3},
     ),
 )
 async def get_widget(request: Request, widget_id: int) -> HTTPResponse:
@@ -229,11 +254,12 @@ async def get_widget(request: Request, widget_id: int) -> HTTPResponse:
     scope=WRITE,
     doc=Doc(
         "createWidget",
-        "Create a widget",
+        "Create a widget (422 if a part names no grommet)",
         "widgets",
-        answers=_CREATED,
-        errors=_WRITE_ERRORS,
+        answers={201: Answer("The new widget.", Widget, examples.WIDGET, _LOCATION)},
         description=http_doc.IDEMPOTENT,
+        body=WidgetCreate,
+        body_example=examples.WIDGET_CREATE,
     ),
 )
 async def create_widget(request: Request) -> HTTPResponse:
@@ -250,11 +276,14 @@ async def create_widget(request: Request) -> HTTPResponse:
     scope=WRITE,
     doc=Doc(
         "patchWidget",
-        "Change some fields of a widget",
+        "Rename a widget and/or replace its parts",
         "widgets",
-        answers=_CHANGED,
-        errors=(404, 412, *_WRITE_ERRORS),
+        answers={200: Answer("The widget now.", Widget, examples.WIDGET, http_doc.ETAG)},
+        errors=(412,),
         description=http_doc.CONDITIONS,
+        body=WidgetPatch,
+        body_example=examples.WIDGET_PATCH,
+        example={"widget_id": 3},
     ),
 )
 async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
@@ -280,10 +309,12 @@ async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
     scope=WRITE,
     doc=Doc(
         "deleteWidget",
-        "Delete a widget",
+        "Delete a widget and its parts",
         "widgets",
-        errors=(404, *http_doc.CONDITIONAL_WRITE_ERRORS),
+        answers=_DELETED,
+        errors=http_doc.CONDITIONAL_WRITE_ERRORS,
         description=http_doc.CONDITIONS,
+        example={"widget_id": 3},
     ),
 )
 async def delete_widget(request: Request, widget_id: int) -> HTTPResponse:

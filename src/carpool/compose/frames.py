@@ -1,4 +1,5 @@
-"""WebSocket frames of `/ws`: request and batch frames in, id-tagged answers out."""
+"""WebSocket frames of `/ws`: request and batch frames in, id-tagged answers out; and the
+models of each frame, whose JSON Schemas the socket's AsyncAPI description shows."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from carpool.compose.dispatch import SubRequest
-from carpool.compose.envelope import METHODS, SubRequestFields
+from carpool.compose.envelope import (
+    METHODS,
+    BatchAnswer,
+    BatchItemAnswer,
+    BatchRequest,
+    SubRequestFields,
+)
 from carpool.errors import FieldError
 from carpool.web.inputs import JSON_MAX_DEPTH_DEFAULT, depth_exceeds, field_errors
+from carpool.web.responses import Problem
 
 BAD_FRAME = "urn:carpool:problem:bad-frame"
 FrameId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -52,15 +60,45 @@ class BatchFrame:
     batch: Any
 
 
-class _Request(SubRequestFields):
+class RequestFrameIn(SubRequestFields):
+    """A request frame: one route, run on a unit of work of its own."""
+
     id: FrameId
 
 
-class _Batch(BaseModel):
+class BatchFrameIn(BaseModel):
+    """A batch frame: a `POST /batch` body, run as `POST /batch` runs it."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     id: FrameId
-    batch: Any
+    batch: Any  # validated by the batch itself, so that its errors read as the batch's
+
+
+class BatchFrameInDescribed(BatchFrameIn):
+    """A batch frame, as the AsyncAPI description shows it: `batch` is a `POST /batch` body."""
+
+    batch: BatchRequest
+
+
+class RequestFrameOut(BatchItemAnswer):
+    """The answer of a request frame: its body is the single route's body, byte for byte."""
+
+
+class BatchFrameOut(BaseModel):
+    """The answer of a batch frame: the `POST /batch` answer, or its problem."""
+
+    id: str
+    status: int = Field(ge=200, le=599)
+    body: BatchAnswer | Problem
+
+
+class ErrorFrameOut(BaseModel):
+    """The answer to a frame that cannot be run (not JSON, unknown keys, no path): 400."""
+
+    id: str | None = Field(description="The frame's id if it had one, else null.")
+    status: int = Field(ge=400, le=599)
+    body: Problem
 
 
 def parse_frame(
@@ -83,9 +121,9 @@ def parse_frame(
         raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
     try:
         if "batch" in data:
-            batch = _Batch.model_validate(data)
+            batch = BatchFrameIn.model_validate(data)
             return BatchFrame(batch.id, batch.batch)
-        request = _Request.model_validate(data)
+        request = RequestFrameIn.model_validate(data)
     except ValidationError as exc:
         errors = tuple(field_errors(exc))
         raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=errors) from None

@@ -12,21 +12,66 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 from carpool.compose.batch import run_batch
 from carpool.compose.dispatch import as_response, capture, dispatch_subrequest
 from carpool.compose.encoding import encode_item
+from carpool.compose.examples import BAD_FRAME_ANSWER, CallExamples
 from carpool.compose.frames import (
     BAD_FRAME,
     BadFrame,
     BatchFrame,
+    BatchFrameInDescribed,
+    BatchFrameOut,
+    ErrorFrameOut,
     RequestFrame,
+    RequestFrameIn,
+    RequestFrameOut,
     encode_answer,
     parse_frame,
 )
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
 from carpool.observability import metrics
 from carpool.settings import Settings
-from carpool.web.endpoints import AUTHENTICATED, Doc, endpoint
+from carpool.web.endpoints import AUTHENTICATED, Answer, Doc, Message, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.responses import JSON, problem_response
 from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
+
+
+def messages(examples: CallExamples) -> tuple[Message, ...]:
+    """The frames of `/ws`, as its AsyncAPI description shows them."""
+    return (
+        Message(
+            "request",
+            "Run one route (its own unit of work)",
+            RequestFrameIn,
+            examples.request_frame(),
+        ),
+        Message(
+            "batch",
+            "Run a batch, as POST /batch does",
+            BatchFrameInDescribed,
+            examples.batch_frame(),
+        ),
+        Message(
+            "answer",
+            "The answer of a request frame",
+            RequestFrameOut,
+            examples.answer_frame(),
+            sent=True,
+        ),
+        Message(
+            "batchAnswer",
+            "The answer of a batch frame",
+            BatchFrameOut,
+            examples.batch_answer_frame(),
+            sent=True,
+        ),
+        Message(
+            "error",
+            "The answer to a frame that cannot be run",
+            ErrorFrameOut,
+            BAD_FRAME_ANSWER,
+            sent=True,
+        ),
+    )
 
 
 def _problem_answer(frame_id: str | None, exc: Exception) -> bytes:
@@ -90,8 +135,9 @@ class FrameRunner:
         return encode_answer(frame.id, answer.status, answer.body)
 
 
-def websocket_routes(settings: Settings) -> Blueprint:
-    """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown."""
+def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
+    """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown;
+    its description shows `examples`."""
     blueprint = Blueprint("websocket")
     live: dict[Multiplexer, asyncio.Task[Any]] = {}
 
@@ -122,7 +168,14 @@ def websocket_routes(settings: Settings) -> Blueprint:
         composable=False,
         unit=False,
         websocket=True,
-        doc=Doc("multiplex", "Multiplex requests over one WebSocket", "websocket"),
+        doc=Doc(
+            "multiplex",
+            "Multiplex requests over one WebSocket (described by /asyncapi.json)",
+            "websocket",
+            answers={101: Answer("Switching to the WebSocket protocol.")},
+            errors=(400,),
+            messages=messages(examples),
+        ),
     )(multiplex)
 
     @blueprint.before_server_stop

@@ -13,11 +13,9 @@ ETAG = {
     "etag": "Strong ETag of this body (a hash of its bytes); send it back in If-None-Match to"
     " revalidate, or in If-Match to write only if nothing changed."
 }
-NEXT_LINK = {"link": 'The next page, `<...?cursor=...>; rel="next"` (absent on the last page).'}
-REPLAYED = {
-    "idempotent-replayed": "`true` when this is the stored answer of an earlier call with the"
-    " same Idempotency-Key (nothing ran again)."
-}
+# Headers an answer carries only sometimes (`Link` on a page with a next one,
+# `Idempotent-Replayed` on a replay) are said in the operation's description: an answer's
+# documented headers are the ones it always carries.
 NOT_MODIFIED = Answer(
     "Not modified: If-None-Match matched the current ETag. No body; the ETag is repeated.",
     headers=ETAG,
@@ -30,8 +28,8 @@ IDEMPOTENT_ERRORS = (409, 422)
 CONDITIONS = (
     "Send `If-Match` with the ETag you read to write only if nobody changed it meanwhile (412"
     " otherwise; `*` means any current version). Send `Idempotency-Key` to make a retry safe: the"
-    " same key and request replays the stored answer, another request is 422, a call still"
-    " running with it is 409."
+    " same key and request replays the stored answer (`Idempotent-Replayed: true`), another"
+    " request is 422, a call still running with it is 409."
 )
 IDEMPOTENT = (
     "Send `Idempotency-Key` to make a retry safe: the same key and request replays the stored"
@@ -42,3 +40,4 @@ REVALIDATE = (
     "Every 200 carries a strong `ETag`; send it in `If-None-Match` and an unchanged answer is a"
     " 304 with no body."
 )
+PAGES = REVALIDATE + ' A page with a next one also says so in `Link: <...?cursor=...>; rel="next"`.'
