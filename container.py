@@ -5,7 +5,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from carpool.catalog.seed import seed_demo_rows
-from carpool.data import embedded
+from carpool.data import changes, embedded
 from carpool.data.engine import engine_resource
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.observability.tracing import tracer_provider_resource
@@ -35,6 +35,9 @@ class Container(containers.DeclarativeContainer):
         max_overflow=settings.provided.db_max_overflow,
         pool_timeout_s=settings.provided.db_pool_timeout_s,
     )
+
+    # The worker's one LISTEN connection for committed changes (opened by a first subscriber).
+    change_listener = providers.Resource(changes.listener_resource, database_url)
 
     unit_of_work = providers.Factory(
         UnitOfWork, engine, coalesce=settings.provided.coalesce_lookups

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     ws_shutdown_grace_s: float = Field(
         default=10.0, gt=0, le=600, description="Seconds frames get to finish at shutdown."
     )
+    ws_max_subscriptions: int = Field(
+        default=100, ge=1, le=100_000, description="Live subscriptions one socket may hold."
+    )
+    live_max_subscriptions: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Live subscriptions one worker may hold."
+    )
     coalesce_lookups: bool = Field(
         default=True, description="DataLoader coalescing; turn off only to measure its effect."
     )

@@ -1,4 +1,4 @@
-"""WebSocket frames of `/ws`: request and batch frames in, id-tagged answers out."""
+"""WebSocket frames of `/ws`: request, batch and typed frames in, id-tagged answers out."""
 
 from __future__ import annotations
 
@@ -52,6 +52,15 @@ class BatchFrame:
     batch: Any
 
 
+@dataclass(frozen=True, slots=True)
+class TypedFrame:
+    """A frame with a `"type"` (subscribe, unsubscribe, ...): read by the handler of its type."""
+
+    type: str
+    id: str | None
+    data: dict[str, Any]
+
+
 class _Request(SubRequestFields):
     id: FrameId
 
@@ -63,8 +72,8 @@ class _Batch(BaseModel):
     batch: Any
 
 
-def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame:
-    """A text frame's JSON as a request or a batch frame; BadFrame if it is neither."""
+def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame | TypedFrame:
+    """A text frame's JSON as a request, batch or typed frame; BadFrame if it is none of them."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -72,6 +81,11 @@ def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame:
     if not isinstance(data, dict):
         raise BadFrame("A frame must be a JSON object.", frame_id=None)
     frame_id = data.get("id") if isinstance(data.get("id"), str) else None
+    if "type" in data:
+        if not isinstance(data["type"], str):
+            error = FieldError("the type must be a string", pointer="/type")
+            raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
+        return TypedFrame(data["type"], frame_id, data)
     try:
         if "batch" in data:
             batch = _Batch.model_validate(data)

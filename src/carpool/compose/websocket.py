@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sanic import Blueprint, Sanic
@@ -17,10 +18,13 @@ from carpool.compose.frames import (
     BadFrame,
     BatchFrame,
     RequestFrame,
+    TypedFrame,
     encode_answer,
     parse_frame,
 )
+from carpool.compose.live import LiveHub
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
+from carpool.compose.subscriptions import LiveSocket
 from carpool.settings import Settings
 from carpool.web.endpoints import AUTHENTICATED, Doc, endpoint
 from carpool.web.errors import problem_for
@@ -43,16 +47,25 @@ class FrameRunner:
 
     A request frame runs on a unit of work of its own (read-only for GET, HEAD, OPTIONS),
     committed when unsafe and answered below 400, else rolled back. A batch frame runs as
-    `POST /batch` does, on one unit of work for its items. Bad frames are answered 400.
+    `POST /batch` does, on one unit of work for its items. A typed frame (`"type"`) goes to
+    `typed` (subscriptions). Bad frames are answered 400.
     """
 
-    def __init__(self, parent: Request, unit_of_work: UnitOfWorkFactory, settings: Settings):
+    def __init__(
+        self,
+        parent: Request,
+        unit_of_work: UnitOfWorkFactory,
+        settings: Settings,
+        *,
+        typed: TypedFrameHandler | None = None,
+    ):
         self._parent = parent
         self._unit_of_work = unit_of_work
         self._settings = settings
+        self._typed = typed
 
-    async def __call__(self, payload: Payload) -> bytes:
-        """The answer frame's text for `payload`: never raises but for cancellation."""
+    async def __call__(self, payload: Payload) -> bytes | None:
+        """The answer frame's text for `payload` (None: none); never raises but for cancellation."""
         try:
             if isinstance(payload, bytes):
                 raise BadFrame("Send frames as text: binary frames are not read.", frame_id=None)
@@ -60,11 +73,21 @@ class FrameRunner:
         except BadFrame as exc:
             return _bad_frame_answer(exc)
         try:
+            if isinstance(frame, TypedFrame):
+                return await self._typed_frame(frame)
             if isinstance(frame, BatchFrame):
                 return await self._batch(frame)
             return await self._request(frame)
         except Exception as exc:  # a bug: logged by problem_for, answered 500; the socket lives
             return _problem_answer(frame.id, exc)
+
+    async def _typed_frame(self, frame: TypedFrame) -> bytes | None:
+        try:
+            if self._typed is None:
+                raise BadFrame(f"Unknown frame type {frame.type!r}.", frame_id=frame.id)
+            return await self._typed(frame)
+        except BadFrame as exc:
+            return _bad_frame_answer(exc)
 
     async def _request(self, frame: RequestFrame) -> bytes:
         async with unit_scope(self._unit_of_work, method=frame.method) as scope:
@@ -83,6 +106,9 @@ class FrameRunner:
         return encode_answer(frame.id, answer.status, answer.body)
 
 
+TypedFrameHandler = Callable[[TypedFrame], Awaitable[bytes | None]]
+
+
 def websocket_routes(settings: Settings) -> Blueprint:
     """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown."""
     blueprint = Blueprint("websocket")
@@ -90,8 +116,14 @@ def websocket_routes(settings: Settings) -> Blueprint:
 
     async def multiplex(request: Request, ws: Any) -> None:
         """Answer id-tagged frames concurrently until the socket ends."""
-        runner = FrameRunner(request, request.app.ctx.container.unit_of_work, settings)
         socket = AsgiWebSocket.of(request)
+        hub: LiveHub = request.app.ctx.live
+        live_socket = LiveSocket(
+            hub, request, socket, max_subscriptions=settings.ws_max_subscriptions
+        )
+        runner = FrameRunner(
+            request, request.app.ctx.container.unit_of_work, settings, typed=live_socket.handle
+        )
         multiplexer = Multiplexer(
             socket,
             runner,
@@ -106,6 +138,7 @@ def websocket_routes(settings: Settings) -> Blueprint:
             await multiplexer.serve()
         finally:
             del live[multiplexer]
+            await live_socket.close()
 
     endpoint(
         blueprint,
@@ -125,5 +158,6 @@ def websocket_routes(settings: Settings) -> Blueprint:
             multiplexer.stop()
         if live:
             await asyncio.wait(set(live.values()), timeout=settings.ws_shutdown_grace_s + 1.0)
+        await app.ctx.live.close()
 
     return blueprint
