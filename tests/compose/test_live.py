@@ -76,3 +76,199 @@ async def test_subscribe_answers_the_get_at_once_then_pushes_its_new_bytes_after
     assert pushed["status"] == 200 and pushed["body"]["material"] == "steel"
     assert body_text(raw) == (await client.get(f"/grommets/{made['id']}")).content
     assert pushed["headers"]["etag"] != first["headers"]["etag"]
+
+
+async def subscribe(ws: AsgiSocket, sub_id: str, path: str, **extra: Any) -> dict[str, Any]:
+    ws.send({"type": "subscribe", "id": sub_id, "path": path, **extra})
+    return await update(ws)
+
+
+async def test_writes_to_rows_a_subscription_did_not_read_push_nothing(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    watched, other = await grommet(client, "watched"), await grommet(client, "other")
+    await subscribe(ws, "s", f"/grommets/{watched['id']}")
+    await client.patch(f"/grommets/{other['id']}", json={"material": "steel"})
+    await widget(client, "unrelated", [(other["id"], 1)])
+    await no_frame(ws)
+
+
+async def test_a_rolled_back_batch_pushes_nothing(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    made = await grommet(client, "M6")
+    await subscribe(ws, "s", f"/grommets/{made['id']}")
+    await subscribe(ws, "page", "/grommets")
+    envelope = {
+        "requests": [
+            {"method": "PATCH", "path": f"/grommets/{made['id']}", "body": {"material": "tin"}},
+            {
+                "method": "POST",
+                "path": "/grommets",
+                "body": {"name": "new", "material": "x", "diameter_mm": 1},
+            },
+            {"method": "PATCH", "path": "/grommets/999999", "body": {"material": "tin"}},
+        ]
+    }
+    answer = (await client.post("/batch", json=envelope)).json()
+    assert answer["committed"] is False
+    await no_frame(ws)
+
+
+async def test_a_batch_touching_five_widgets_pushes_once_per_affected_subscription(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    g = await grommet(client, "g")
+    ids = [await widget(client, f"w{i}", [(g["id"], 1)]) for i in range(6)]
+    await subscribe(ws, "page", "/widgets")
+    await subscribe(ws, "first", f"/widgets/{ids[0]}")
+    await subscribe(ws, "untouched", f"/widgets/{ids[5]}")
+    envelope = {
+        "requests": [
+            {
+                "method": "PATCH",
+                "path": f"/widgets/{i}",
+                "body": {"parts": [{"grommet_id": g["id"], "quantity": 7}]},
+            }
+            for i in ids[:5]
+        ]
+    }
+    assert (await client.post("/batch", json=envelope)).json()["committed"] is True
+    pushed = {(await update(ws))["id"] for _ in range(2)}
+    assert pushed == {"page", "first"}
+    await no_frame(ws)
+
+
+async def test_a_deleted_resource_pushes_its_404_and_stays_subscribed(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    g = await grommet(client, "g")
+    w = await widget(client, "w", [(g["id"], 2)])
+    await subscribe(ws, "s", f"/widgets/{w}?include=grommets")
+    assert (await client.delete(f"/widgets/{w}")).status_code == 204
+    gone, raw = await raw_update(ws)
+    assert gone["status"] == 404 and "ended" not in gone
+    assert body_text(raw) == (await client.get(f"/widgets/{w}?include=grommets")).content
+
+
+async def test_an_include_view_follows_the_grommets_it_embeds(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    g = await grommet(client, "g")
+    w = await widget(client, "w", [(g["id"], 2)])
+    await subscribe(ws, "plain", f"/widgets/{w}")
+    await subscribe(ws, "full", f"/widgets/{w}?include=grommets")
+    await client.patch(f"/grommets/{g['id']}", json={"diameter_mm": 9})
+    pushed = await update(ws)
+    assert pushed["id"] == "full"
+    assert pushed["body"]["parts"][0]["grommet"]["diameter_mm"] == 9
+    await no_frame(ws)
+
+
+async def test_a_page_follows_rows_that_appear_in_it(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    first = await subscribe(ws, "page", "/grommets?limit=2")
+    assert first["body"] == {"items": [], "next": None}
+    made = await grommet(client, "a")
+    pushed, raw = await raw_update(ws)
+    assert [item["id"] for item in pushed["body"]["items"]] == [made["id"]]
+    assert body_text(raw) == (await client.get("/grommets?limit=2")).content
+
+
+async def test_if_none_match_skips_an_answer_the_client_already_has(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    made = await grommet(client, "g")
+    path = f"/grommets/{made['id']}"
+    etag = (await subscribe(ws, "a", path))["headers"]["etag"]
+    ws.send({"type": "subscribe", "id": "b", "path": path, "if_none_match": etag})
+    await no_frame(ws)
+    ws.send({"type": "subscribe", "id": "c", "path": path, "if_none_match": '"stale"'})
+    assert (await update(ws))["id"] == "c"
+    await client.patch(path, json={"material": "steel"})
+    assert {(await update(ws))["id"] for _ in range(3)} == {"a", "b", "c"}
+
+
+async def test_unsubscribe_ends_with_a_204_update_and_no_push_follows(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    made = await grommet(client, "g")
+    await subscribe(ws, "s", f"/grommets/{made['id']}")
+    ws.send({"type": "unsubscribe", "id": "s"})
+    ended = await update(ws)
+    assert ended == {
+        "type": "update",
+        "id": "s",
+        "status": 204,
+        "headers": {},
+        "body": None,
+        "ended": True,
+    }
+    await client.patch(f"/grommets/{made['id']}", json={"material": "steel"})
+    await no_frame(ws)
+    ws.send({"type": "unsubscribe", "id": "s"})
+    again = await update(ws)
+    assert again["status"] == 404 and again["ended"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "status"), [("/nope", 404), ("/batch", 400), ("/grommets?limit=0", 422)]
+)
+async def test_a_subscription_that_reads_nothing_ends_with_its_error(
+    ws: AsgiSocket, path: str, status: int
+) -> None:
+    refused = await subscribe(ws, "s", path)
+    assert refused["status"] == status and refused["ended"] is True
+
+
+async def test_bad_subscription_frames_are_answered_400_and_the_socket_lives(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    for frame in (
+        {"type": "subscribe", "id": "s"},
+        {"type": "subscribe", "id": "s", "path": "/grommets", "extra": 1},
+        {"type": "subscribe", "id": 3, "path": "/grommets"},
+        {"type": "dance", "id": "s"},
+        {"type": 7, "id": "s"},
+    ):
+        ws.send(frame)
+        answer = await update(ws)
+        assert answer["status"] == 400, frame
+        assert answer["body"]["type"] == "urn:carpool:problem:bad-frame"
+    await subscribe(ws, "ok", "/grommets")
+    ws.send({"type": "subscribe", "id": "ok", "path": "/widgets"})
+    duplicate = await update(ws)
+    assert duplicate["status"] == 409 and duplicate["ended"] is True
+
+
+async def test_a_socket_past_ws_max_subscriptions_gets_a_429_update(
+    ws: AsgiSocket, container: Any
+) -> None:
+    limit = container.settings().ws_max_subscriptions
+    for n in range(limit):
+        ws.send({"type": "subscribe", "id": f"s{n}", "path": f"/grommets/{n + 1}"})
+    statuses = [(await update(ws))["status"] for _ in range(limit)]
+    assert statuses == [404] * limit
+    refused = await subscribe(ws, "one-more", "/grommets/1")
+    assert refused["status"] == 429 and refused["ended"] is True
+    assert refused["body"]["type"] == "urn:carpool:problem:too-many-subscriptions"
+
+
+async def test_request_frames_still_work_beside_subscriptions(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    await subscribe(ws, "page", "/grommets")
+    ws.send(
+        {
+            "id": "r",
+            "method": "POST",
+            "path": "/grommets",
+            "body": {"name": "g", "material": "brass", "diameter_mm": 3},
+        }
+    )
+    frames = [await update(ws) for _ in range(2)]
+    by_kind = {frame.get("type", "answer"): frame for frame in frames}
+    assert by_kind["answer"]["status"] == 201
+    assert len(by_kind["update"]["body"]["items"]) == 1
+    await asyncio.sleep(0)
