@@ -272,3 +272,24 @@ async def test_request_frames_still_work_beside_subscriptions(
     assert by_kind["answer"]["status"] == 201
     assert len(by_kind["update"]["body"]["items"]) == 1
     await asyncio.sleep(0)
+
+
+async def test_a_worker_past_live_max_subscriptions_answers_a_503_update(database_url: str) -> None:
+    from asgi_lifespan import LifespanManager
+
+    from tests.conftest import make_container
+    from tests.helpers import create_app
+
+    small = create_app(make_container(database_url, live_max_subscriptions=2))
+    async with LifespanManager(small, startup_timeout=60, shutdown_timeout=60):
+        one, two = await AsgiSocket(small).open(), await AsgiSocket(small).open()
+        await subscribe(one, "a", "/grommets")
+        await subscribe(two, "b", "/widgets")
+        full = await subscribe(two, "c", "/widgets/1")
+        assert full["status"] == 503 and full["ended"] is True
+        assert full["body"]["type"] == "urn:carpool:problem:subscriptions-full"
+        one.leave()
+        await one.ended()
+        assert (await subscribe(two, "c", "/widgets/1"))["status"] == 404  # room again
+        two.leave()
+        await two.ended()
