@@ -37,7 +37,14 @@ class Container(containers.DeclarativeContainer):
     )
 
     # The worker's one LISTEN connection for committed changes (opened by a first subscriber).
-    change_listener = providers.Resource(changes.listener_resource, database_url)
+    change_listener = providers.Resource(
+        changes.listener_resource,
+        providers.Callable(
+            lambda listen_url, url: listen_url or url,
+            settings.provided.database_listen_url,
+            database_url,
+        ),
+    )
 
     unit_of_work = providers.Factory(
         UnitOfWork, engine, coalesce=settings.provided.coalesce_lookups

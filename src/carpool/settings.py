@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql+asyncpg:// URL; unset means an embedded PostgreSQL under DATA_DIR.",
     )
+    database_listen_url: str | None = Field(
+        default=None,
+        description="Where live answers LISTEN for changes (the primary, not through a"
+        " transaction-pooling PgBouncer); unset means DATABASE_URL.",
+    )
     data_dir: Path = Field(
         default=Path(".data"), description="Where the embedded PostgreSQL lives."
     )
@@ -66,7 +71,7 @@ class Settings(BaseSettings):
         default=True, description="Load a few demo rows into an empty embedded database."
     )
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_listen_url")
     @classmethod
     def _asyncpg_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

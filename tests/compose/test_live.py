@@ -293,3 +293,16 @@ async def test_a_worker_past_live_max_subscriptions_answers_a_503_update(databas
         assert (await subscribe(two, "c", "/widgets/1"))["status"] == 404  # room again
         two.leave()
         await two.ended()
+
+
+async def test_a_401_on_a_later_run_is_pushed_and_ends_the_subscription(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    made = await grommet(client, "g")
+    path = f"/_probe/guarded/{made['id']}"
+    assert (await subscribe(ws, "s", path))["status"] == 200
+    await client.patch(f"/grommets/{made['id']}", json={"material": "revoked"})
+    ended = await update(ws)
+    assert ended["status"] == 401 and ended["ended"] is True
+    await client.patch(f"/grommets/{made['id']}", json={"material": "brass"})
+    await no_frame(ws)
