@@ -306,3 +306,27 @@ async def test_a_401_on_a_later_run_is_pushed_and_ends_the_subscription(
     assert ended["status"] == 401 and ended["ended"] is True
     await client.patch(f"/grommets/{made['id']}", json={"material": "brass"})
     await no_frame(ws)
+
+
+async def test_subscriptions_re_run_together_share_their_lookups(
+    app: Any, ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    g = await grommet(client, "shared")
+    ids = [await widget(client, f"w{n}", [(g["id"], n + 1)]) for n in range(20)]
+    for w in ids:
+        ws.send({"type": "subscribe", "id": str(w), "path": f"/widgets/{w}?include=grommets"})
+    for _ in ids:
+        await update(ws)
+    stats = app.ctx.live.stats
+    before = (stats.rounds, stats.runs, stats.queries)
+    await client.patch(f"/grommets/{g['id']}", json={"diameter_mm": 12})
+    assert {(await update(ws))["id"] for _ in ids} == {str(w) for w in ids}
+    for _ in range(100):  # the round adds up its queries as its unit of work ends
+        if stats.queries != before[2]:
+            break
+        await asyncio.sleep(0.02)
+    rounds, runs, queries = (
+        a - b for a, b in zip((stats.rounds, stats.runs, stats.queries), before)
+    )
+    assert (rounds, runs) == (1, 20)
+    assert queries == 3, "widgets, parts and grommets: one query each for all 20 views"

@@ -102,7 +102,7 @@ class ChangeListener:
         while True:
             try:
                 conn: asyncpg.Connection = await asyncpg.connect(**self._connect_kwargs)
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:  # the server is away, refuses us, or is starting up
                 failures += 1
                 delay = min(self._backoff_s[0] * 2 ** min(failures, 16), self._backoff_s[1])
                 log.warning("cannot listen for changes (%s); retrying in %.2f s", exc, delay)
@@ -113,7 +113,7 @@ class ChangeListener:
                 await self._listen(conn, resumed=connected_before)
                 connected_before = True
                 await self._watch(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:  # whatever broke the connection, listening must go on
                 log.warning("lost the change notifications connection: %s", exc)
             finally:
                 self._listening.clear()
