@@ -326,7 +326,7 @@ async def test_subscriptions_re_run_together_share_their_lookups(
             break
         await asyncio.sleep(0.02)
     rounds, runs, queries = (
-        a - b for a, b in zip((stats.rounds, stats.runs, stats.queries), before)
+        a - b for a, b in zip((stats.rounds, stats.runs, stats.queries), before, strict=True)
     )
     assert (rounds, runs) == (1, 20)
     assert queries == 3, "widgets, parts and grommets: one query each for all 20 views"
