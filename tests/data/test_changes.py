@@ -118,13 +118,9 @@ async def test_the_listener_reconnects_after_its_connection_is_cut_and_says_so(
 ) -> None:
     listener, seen = heard
     async with admin_engine.begin() as conn:
-        cut = await conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
-            )
-        )
-        assert cut.scalars().all() == [True]
+        pid = listener.backend_pid
+        cut = await conn.execute(text(f"SELECT pg_terminate_backend({pid})"))
+        assert cut.scalar_one() is True
     await asyncio.wait_for(seen.resumed.wait(), 15)
     assert listener.listening and listener.reconnections == 1
     async with admin_engine.begin() as conn:

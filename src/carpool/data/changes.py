@@ -71,6 +71,7 @@ class ChangeListener:
         self._listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.reconnections = 0
+        self.backend_pid: int | None = None  # of the listening session, while there is one
 
     def consume(self, on_changes: OnChanges, on_resume: OnResume) -> None:
         """Call `on_changes` with every burst of changes, `on_resume` after each reconnection."""
@@ -117,6 +118,7 @@ class ChangeListener:
                 log.warning("lost the change notifications connection: %s", exc)
             finally:
                 self._listening.clear()
+                self.backend_pid = None
                 with contextlib.suppress(Exception):
                     conn.terminate()
             if connected_before:
@@ -125,6 +127,7 @@ class ChangeListener:
 
     async def _listen(self, conn: asyncpg.Connection, *, resumed: bool) -> None:
         await conn.add_listener(CHANNEL, self._notified)
+        self.backend_pid = conn.get_server_pid()
         self._listening.set()
         if resumed:
             log.info("listening for changes again; catching up")
@@ -160,6 +163,8 @@ def connect_kwargs(database_url: str) -> dict[str, Any]:
     """asyncpg.connect() arguments for a SQLAlchemy `postgresql+asyncpg://` URL."""
     url = make_url(database_url)
     kwargs: dict[str, Any] = {
+        # Tells operators, in pg_stat_activity, what this session is.
+        "server_settings": {"application_name": "carpool-listen"},
         "user": url.username,
         "password": url.password,
         "host": url.host,
