@@ -330,3 +330,46 @@ async def test_subscriptions_re_run_together_share_their_lookups(
     )
     assert (rounds, runs) == (1, 20)
     assert queries == 3, "widgets, parts and grommets: one query each for all 20 views"
+
+
+async def test_after_a_lost_listen_connection_every_subscription_catches_up(
+    database_url: str, admin_engine: Any
+) -> None:
+    from asgi_lifespan import LifespanManager
+    from dependency_injector import providers
+    from sqlalchemy import text
+
+    from carpool.data.changes import ChangeListener, connect_kwargs
+    from tests.conftest import make_container
+    from tests.helpers import create_app
+
+    async def slow_to_come_back(url: str) -> AsyncIterator[ChangeListener]:
+        listener = ChangeListener(connect_kwargs(url), backoff_s=(1.5, 1.5))
+        yield listener
+        await listener.close()
+
+    container = make_container(database_url)
+    container.change_listener.override(
+        providers.Resource(slow_to_come_back, container.database_url)
+    )
+    app = create_app(container)
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+        async with admin_engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO grommets (name, material, diameter_mm) VALUES ('g', 'brass', 1)")
+            )
+        ws = await AsgiSocket(app).open()
+        assert (await subscribe(ws, "s", "/grommets/1"))["body"]["material"] == "brass"
+        listener = app.ctx.live._listener
+        async with admin_engine.begin() as conn:
+            await conn.execute(text(f"SELECT pg_terminate_backend({listener.backend_pid})"))
+        while listener.listening:
+            await asyncio.sleep(0.01)
+        async with admin_engine.begin() as conn:  # nobody listens: this NOTIFY is lost
+            await conn.execute(text("UPDATE grommets SET material = 'steel' WHERE id = 1"))
+        assert not listener.listening
+        caught_up = await update(ws)
+        assert caught_up["body"]["material"] == "steel"
+        assert listener.reconnections == 1
+        ws.leave()
+        await ws.ended()

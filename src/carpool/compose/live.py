@@ -106,6 +106,7 @@ class LiveHub:
         self._due: dict[Subscription, None] = {}  # ordered: first touched, first re-run
         self._wake = asyncio.Event()
         self._rounds: asyncio.Task[None] | None = None
+        self._closing = False
         self.stats = LiveStats()
         listener.consume(self._changed, self._resume)
 
@@ -132,7 +133,7 @@ class LiveHub:
     async def listen(self) -> None:
         """Make sure committed changes reach this worker (before a first run reads anything)."""
         await self._listener.start()
-        if self._rounds is None:
+        if self._rounds is None and not self._closing:
             self._rounds = asyncio.create_task(self._run_rounds(), name="carpool-live")
 
     async def first_run(self, sub: Subscription) -> None:
@@ -141,10 +142,17 @@ class LiveHub:
             await self._run(sub, scope.work)
             self.stats.queries += scope.work.stats.queries
 
-    async def close(self) -> None:
-        """Stop re-running (at shutdown, before the database goes away)."""
+    async def close(self, *, grace_s: float = 10.0) -> None:
+        """Stop re-running (at shutdown, before the database goes away): a round under way
+        gets `grace_s` seconds to end and release its unit of work, then is cancelled."""
+        self._closing = True
+        self._wake.set()
         task, self._rounds = self._rounds, None
-        if task is not None:
+        if task is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), grace_s)
+        if not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -194,6 +202,8 @@ class LiveHub:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._closing:
+                return
             ready = [sub for sub in self._due if sub not in self._running and not sub.ended]
             for sub in ready:
                 del self._due[sub]

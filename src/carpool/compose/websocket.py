@@ -158,6 +158,6 @@ def websocket_routes(settings: Settings) -> Blueprint:
             multiplexer.stop()
         if live:
             await asyncio.wait(set(live.values()), timeout=settings.ws_shutdown_grace_s + 1.0)
-        await app.ctx.live.close()
+        await app.ctx.live.close(grace_s=settings.ws_shutdown_grace_s)
 
     return blueprint
