@@ -191,7 +191,7 @@ def report(subscribe_s: float, latency: dict, streams: list[dict], poll: dict) -
 
 
 def main() -> None:
-    with serve(app="bench.live_asgi:app", BATCH_MAX_ITEMS=str(GROMMETS)) as base:
+    with serve(app="bench._live_asgi:app", BATCH_MAX_ITEMS=str(GROMMETS)) as base:
         asyncio.run(run(base))
 
 

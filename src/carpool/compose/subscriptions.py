@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sanic.request import Request
 
 from carpool.compose.dispatch import SubResponse, capture
@@ -33,16 +33,37 @@ PROBLEM = "urn:carpool:problem:"
 _NOT_ALLOWED = frozenset({401, 403})
 
 
-class _Subscribe(BaseModel):
+class SubscribeFrameIn(BaseModel):
+    """Keep a GET route's answer live: answered at once, pushed again after each change."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     type: Literal["subscribe"]
     id: FrameId
-    path: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
-    if_none_match: Annotated[str, StringConstraints(max_length=200)] | None = None
+    path: Annotated[str, StringConstraints(min_length=1, max_length=8192)] = Field(
+        description="The path and query of a GET route, starting with /."
+    )
+    if_none_match: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="The etag of an earlier update: no first answer if it matches."
+    )
 
 
-class _Unsubscribe(BaseModel):
+class UpdateFrameOut(BaseModel):
+    """A subscription's answer: at once, then after every committed change that alters it."""
+
+    type: Literal["update"]
+    id: str
+    status: int = Field(ge=100, le=599)
+    headers: dict[str, str] = Field(description="The route's own headers, with an etag.")
+    body: Any = Field(description="The GET's JSON body, byte for byte, or null.")
+    ended: bool | None = Field(
+        default=None, description="true on a subscription's last update (nothing follows)."
+    )
+
+
+class UnsubscribeFrameIn(BaseModel):
+    """Stop a subscription: answered by its last update (204, `ended`)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     type: Literal["unsubscribe"]
@@ -88,9 +109,9 @@ class LiveSocket:
         """Run a typed frame; what to answer at once (updates go out through the outbox)."""
         try:
             if frame.type == "subscribe":
-                return await self._subscribe(_Subscribe.model_validate(frame.data))
+                return await self._subscribe(SubscribeFrameIn.model_validate(frame.data))
             if frame.type == "unsubscribe":
-                return self._unsubscribe(_Unsubscribe.model_validate(frame.data))
+                return self._unsubscribe(UnsubscribeFrameIn.model_validate(frame.data))
         except ValidationError as exc:
             errors = tuple(field_errors(exc))
             raise BadFrame("The frame is invalid.", frame_id=frame.id, errors=errors) from None
@@ -124,7 +145,7 @@ class LiveSocket:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
 
-    async def _subscribe(self, frame: _Subscribe) -> bytes | None:
+    async def _subscribe(self, frame: SubscribeFrameIn) -> bytes | None:
         refused = self._refusal(frame.id)
         if refused is not None:
             return encode_update(frame.id, refused, ended=True)
@@ -153,7 +174,7 @@ class LiveSocket:
             return _problem(429, "too-many-subscriptions", detail)
         return None
 
-    def _unsubscribe(self, frame: _Unsubscribe) -> bytes | None:
+    def _unsubscribe(self, frame: UnsubscribeFrameIn) -> bytes | None:
         sub = self._subs.get(frame.id)
         if sub is None:
             detail = f"No subscription with id {frame.id!r} is live on this socket."

@@ -13,23 +13,93 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 from carpool.compose.batch import run_batch
 from carpool.compose.dispatch import as_response, capture, dispatch_subrequest
 from carpool.compose.encoding import encode_item
+from carpool.compose.examples import BAD_FRAME_ANSWER, CallExamples
 from carpool.compose.frames import (
     BAD_FRAME,
     BadFrame,
     BatchFrame,
+    BatchFrameInDescribed,
+    BatchFrameOut,
+    ErrorFrameOut,
     RequestFrame,
+    RequestFrameIn,
+    RequestFrameOut,
     TypedFrame,
     encode_answer,
     parse_frame,
 )
 from carpool.compose.live import LiveHub
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
-from carpool.compose.subscriptions import LiveSocket
+from carpool.compose.subscriptions import (
+    LiveSocket,
+    SubscribeFrameIn,
+    UnsubscribeFrameIn,
+    UpdateFrameOut,
+)
+from carpool.observability import metrics
 from carpool.settings import Settings
-from carpool.web.endpoints import AUTHENTICATED, Doc, endpoint
+from carpool.web.endpoints import AUTHENTICATED, Answer, Doc, Message, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.responses import JSON, problem_response
 from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
+
+
+def messages(examples: CallExamples) -> tuple[Message, ...]:
+    """The frames of `/ws`, as its AsyncAPI description shows them."""
+    return (
+        Message(
+            "request",
+            "Run one route (its own unit of work)",
+            RequestFrameIn,
+            examples.request_frame(),
+        ),
+        Message(
+            "batch",
+            "Run a batch, as POST /batch does",
+            BatchFrameInDescribed,
+            examples.batch_frame(),
+        ),
+        Message(
+            "answer",
+            "The answer of a request frame",
+            RequestFrameOut,
+            examples.answer_frame(),
+            sent=True,
+        ),
+        Message(
+            "batchAnswer",
+            "The answer of a batch frame",
+            BatchFrameOut,
+            examples.batch_answer_frame(),
+            sent=True,
+        ),
+        Message(
+            "subscribe",
+            "Keep a GET route's answer live (docs/live.md)",
+            SubscribeFrameIn,
+            examples.subscribe_frame(),
+        ),
+        Message(
+            "unsubscribe",
+            "Stop a subscription",
+            UnsubscribeFrameIn,
+            examples.unsubscribe_frame(),
+        ),
+        Message(
+            "update",
+            "A subscription's answer: at once, then after each committed change that alters it",
+            UpdateFrameOut,
+            examples.update_frame(),
+            sent=True,
+        ),
+        Message(
+            "error",
+            "The answer to a frame that cannot be run",
+            ErrorFrameOut,
+            BAD_FRAME_ANSWER,
+            sent=True,
+        ),
+    )
 
 
 def _problem_answer(frame_id: str | None, exc: Exception) -> bytes:
@@ -66,12 +136,18 @@ class FrameRunner:
 
     async def __call__(self, payload: Payload) -> bytes | None:
         """The answer frame's text for `payload` (None: none); never raises but for cancellation."""
+        with metrics.tracking(metrics.FRAMES_IN_FLIGHT):
+            return await self._answer(payload)
+
+    async def _answer(self, payload: Payload) -> bytes | None:
         try:
             if isinstance(payload, bytes):
                 raise BadFrame("Send frames as text: binary frames are not read.", frame_id=None)
-            frame = parse_frame(payload)
+            frame = parse_frame(payload, max_depth=self._settings.json_max_depth)
         except BadFrame as exc:
             return _bad_frame_answer(exc)
+        except Exception as exc:  # a bug: every frame still gets exactly one answer
+            return _problem_answer(None, exc)
         try:
             if isinstance(frame, TypedFrame):
                 return await self._typed_frame(frame)
@@ -109,8 +185,9 @@ class FrameRunner:
 TypedFrameHandler = Callable[[TypedFrame], Awaitable[bytes | None]]
 
 
-def websocket_routes(settings: Settings) -> Blueprint:
-    """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown."""
+def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
+    """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown;
+    its description shows `examples`."""
     blueprint = Blueprint("websocket")
     live: dict[Multiplexer, asyncio.Task[Any]] = {}
 
@@ -135,7 +212,8 @@ def websocket_routes(settings: Settings) -> Blueprint:
         assert task is not None
         live[multiplexer] = task
         try:
-            await multiplexer.serve()
+            with metrics.tracking(metrics.SOCKETS_OPEN):
+                await multiplexer.serve()
         finally:
             del live[multiplexer]
             await live_socket.close()
@@ -147,7 +225,14 @@ def websocket_routes(settings: Settings) -> Blueprint:
         composable=False,
         unit=False,
         websocket=True,
-        doc=Doc("multiplex", "Multiplex requests over one WebSocket", "websocket"),
+        doc=Doc(
+            "multiplex",
+            "Multiplex requests over one WebSocket (described by /asyncapi.json)",
+            "websocket",
+            answers={101: Answer("Switching to the WebSocket protocol.")},
+            errors=(400,),
+            messages=messages(examples),
+        ),
     )(multiplex)
 
     @blueprint.before_server_stop

@@ -1,6 +1,6 @@
 """What bench/live.py serves: the real app, plus `/_bench/live` telling what live answers cost.
 
-`uvicorn bench.live_asgi:app` (from the repository root).
+`uvicorn bench._live_asgi:app` (from the repository root).
 """
 
 from __future__ import annotations
