@@ -373,3 +373,25 @@ async def test_after_a_lost_listen_connection_every_subscription_catches_up(
         assert listener.reconnections == 1
         ws.leave()
         await ws.ended()
+
+
+async def test_subscription_frames_and_updates_match_the_asyncapi_document(
+    ws: AsgiSocket, client: httpx.AsyncClient
+) -> None:
+    from tests.helpers import ApiDocument
+
+    api = ApiDocument((await client.get("/asyncapi.json")).json())
+
+    def errors(message: str, frame: dict[str, Any]) -> Any:
+        return api.errors(f"/components/messages/{message}/payload", frame)
+
+    made = await grommet(client, "g")
+    subscribe_frame = {"type": "subscribe", "id": "s", "path": f"/grommets/{made['id']}"}
+    assert not errors("subscribe", subscribe_frame)
+    assert not errors("update", await subscribe(ws, "s", subscribe_frame["path"]))
+    await client.patch(f"/grommets/{made['id']}", json={"material": "steel"})
+    assert not errors("update", await update(ws))
+    assert not errors("unsubscribe", {"type": "unsubscribe", "id": "s"})
+    ws.send({"type": "unsubscribe", "id": "s"})
+    assert not errors("update", await update(ws))
+    assert errors("subscribe", {"type": "subscribe", "id": "s"}), "path is required"
