@@ -149,3 +149,22 @@ def test_a_footprint_records_keys_and_tables_only_while_tracking() -> None:
     assert footprint.touched_by("grommets", None)
     assert footprint.touched_by("widgets", [42])
     assert not footprint.touched_by("widget_parts", None)
+
+
+def test_a_footprint_index_finds_the_holders_a_change_touches() -> None:
+    from carpool.data.footprint import FootprintIndex
+
+    index: FootprintIndex[str] = FootprintIndex()
+    index.put("page", Footprint({"widgets"}, {"widget_parts": {1, 2}}))
+    index.put("one", Footprint(set(), {"widgets": {1}, "grommets": {7}}))
+    assert index.touched("widgets", [1]) == {"page", "one"}
+    assert index.touched("widgets", [5]) == {"page"}
+    assert index.touched("grommets", [7, 8]) == {"one"}
+    assert index.touched("grommets", None) == {"one"}
+    assert index.touched("widget_parts", [3]) == set()
+    index.put("one", Footprint(set(), {"widgets": {2}}))  # its next run read other rows
+    assert index.touched("grommets", [7]) == set()
+    index.drop("page")
+    index.drop("one")
+    assert index.touched("widgets", None) == set()
+    assert not index._by_key and not index._any and not index._whole

@@ -23,7 +23,7 @@ from sanic.request import Request
 
 from carpool.compose.dispatch import SubRequest, SubResponse, dispatch_subrequest
 from carpool.data.changes import Change, ChangeListener
-from carpool.data.footprint import Footprint, tracking
+from carpool.data.footprint import Footprint, FootprintIndex, tracking
 from carpool.data.unit_of_work import Work
 from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
 
@@ -102,6 +102,7 @@ class LiveHub:
         self._max_total = max_total
         self._round_size = round_size
         self._subs: set[Subscription] = set()
+        self._index: FootprintIndex[Subscription] = FootprintIndex()
         self._running: dict[Subscription, list[Change] | None] = {}
         self._due: dict[Subscription, None] = {}  # ordered: first touched, first re-run
         self._wake = asyncio.Event()
@@ -127,6 +128,7 @@ class LiveHub:
         """Forget `sub`: it is never run again."""
         sub.ended = True
         self._subs.discard(sub)
+        self._index.drop(sub)
         self._due.pop(sub, None)
         self._running.pop(sub, None)
 
@@ -172,6 +174,7 @@ class LiveHub:
         if answer.status < 500 or sub.footprint is None:
             # A failed run (the database away) read less than the answer depends on.
             sub.footprint = footprint
+            self._index.put(sub, footprint)
         sub.receiver.answered(sub, answer)
         if not sub.ended and (missed is None or sub.touched_by(missed)):
             self._make_due(sub)
@@ -182,8 +185,11 @@ class LiveHub:
                 missed.extend(changes)
                 if len(missed) > _MISSED_MAX:
                     self._running[sub] = None
-        for sub in self._subs:
-            if sub not in self._running and sub.touched_by(changes):
+        touched: set[Subscription] = set()
+        for change in changes:
+            touched |= self._index.touched(change.table, change.ids)
+        for sub in touched:
+            if sub not in self._running:
                 self._make_due(sub)
 
     def _resume(self) -> None:
