@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql+asyncpg:// URL; unset means an embedded PostgreSQL under DATA_DIR.",
     )
+    database_listen_url: str | None = Field(
+        default=None,
+        description="Where live answers LISTEN for changes (the primary, not through a"
+        " transaction-pooling PgBouncer); unset means DATABASE_URL.",
+    )
     data_dir: Path = Field(
         default=Path(".data"), description="Where the embedded PostgreSQL lives."
     )
@@ -56,6 +61,12 @@ class Settings(BaseSettings):
     idempotency_ttl_s: float = Field(
         default=86_400.0, gt=0, le=31_536_000, description="How long Idempotency-Keys are kept."
     )
+    ws_max_subscriptions: int = Field(
+        default=100, ge=1, le=100_000, description="Live subscriptions one socket may hold."
+    )
+    live_max_subscriptions: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Live subscriptions one worker may hold."
+    )
     coalesce_lookups: bool = Field(
         default=True, description="DataLoader coalescing; turn off only to measure its effect."
     )
@@ -85,7 +96,7 @@ class Settings(BaseSettings):
         default=True, description="Load a few demo rows into an empty embedded database."
     )
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_listen_url")
     @classmethod
     def _asyncpg_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

@@ -1,5 +1,5 @@
-"""WebSocket frames of `/ws`: request and batch frames in, id-tagged answers out; and the
-models of each frame, whose JSON Schemas the socket's AsyncAPI description shows."""
+"""WebSocket frames of `/ws`: request, batch and typed frames in, id-tagged answers out;
+and the models of each frame, whose JSON Schemas the socket's AsyncAPI description shows."""
 
 from __future__ import annotations
 
@@ -60,6 +60,15 @@ class BatchFrame:
     batch: Any
 
 
+@dataclass(frozen=True, slots=True)
+class TypedFrame:
+    """A frame with a `"type"` (subscribe, unsubscribe, ...): read by the handler of its type."""
+
+    type: str
+    id: str | None
+    data: dict[str, Any]
+
+
 class RequestFrameIn(SubRequestFields):
     """A request frame: one route, run on a unit of work of its own."""
 
@@ -103,8 +112,8 @@ class ErrorFrameOut(BaseModel):
 
 def parse_frame(
     payload: str | bytes, *, max_depth: int = JSON_MAX_DEPTH_DEFAULT
-) -> RequestFrame | BatchFrame:
-    """A text frame's JSON as a request or a batch frame; BadFrame if it is neither.
+) -> RequestFrame | BatchFrame | TypedFrame:
+    """A text frame's JSON as a request, batch or typed frame; BadFrame if it is none of them.
 
     A request frame's body may nest `max_depth` levels (JSON_MAX_DEPTH), as a single
     request's may; a batch frame's items are held to it one by one, as `POST /batch`'s are.
@@ -119,6 +128,11 @@ def parse_frame(
     if "batch" not in data and depth_exceeds(data, max_depth + 1):
         error = FieldError(f"the JSON is nested deeper than {max_depth} levels", pointer="/body")
         raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
+    if "type" in data:
+        if not isinstance(data["type"], str):
+            error = FieldError("the type must be a string", pointer="/type")
+            raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
+        return TypedFrame(data["type"], frame_id, data)
     try:
         if "batch" in data:
             batch = BatchFrameIn.model_validate(data)

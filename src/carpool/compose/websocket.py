@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sanic import Blueprint, Sanic
@@ -23,10 +24,18 @@ from carpool.compose.frames import (
     RequestFrame,
     RequestFrameIn,
     RequestFrameOut,
+    TypedFrame,
     encode_answer,
     parse_frame,
 )
+from carpool.compose.live import LiveHub
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
+from carpool.compose.subscriptions import (
+    LiveSocket,
+    SubscribeFrameIn,
+    UnsubscribeFrameIn,
+    UpdateFrameOut,
+)
 from carpool.observability import metrics
 from carpool.settings import Settings
 from carpool.web.endpoints import AUTHENTICATED, Answer, Doc, Message, endpoint
@@ -65,6 +74,25 @@ def messages(examples: CallExamples) -> tuple[Message, ...]:
             sent=True,
         ),
         Message(
+            "subscribe",
+            "Keep a GET route's answer live (docs/live.md)",
+            SubscribeFrameIn,
+            examples.subscribe_frame(),
+        ),
+        Message(
+            "unsubscribe",
+            "Stop a subscription",
+            UnsubscribeFrameIn,
+            examples.unsubscribe_frame(),
+        ),
+        Message(
+            "update",
+            "A subscription's answer: at once, then after each committed change that alters it",
+            UpdateFrameOut,
+            examples.update_frame(),
+            sent=True,
+        ),
+        Message(
             "error",
             "The answer to a frame that cannot be run",
             ErrorFrameOut,
@@ -89,20 +117,29 @@ class FrameRunner:
 
     A request frame runs on a unit of work of its own (read-only for GET, HEAD, OPTIONS),
     committed when unsafe and answered below 400, else rolled back. A batch frame runs as
-    `POST /batch` does, on one unit of work for its items. Bad frames are answered 400.
+    `POST /batch` does, on one unit of work for its items. A typed frame (`"type"`) goes to
+    `typed` (subscriptions). Bad frames are answered 400.
     """
 
-    def __init__(self, parent: Request, unit_of_work: UnitOfWorkFactory, settings: Settings):
+    def __init__(
+        self,
+        parent: Request,
+        unit_of_work: UnitOfWorkFactory,
+        settings: Settings,
+        *,
+        typed: TypedFrameHandler | None = None,
+    ):
         self._parent = parent
         self._unit_of_work = unit_of_work
         self._settings = settings
+        self._typed = typed
 
-    async def __call__(self, payload: Payload) -> bytes:
-        """The answer frame's text for `payload`: never raises but for cancellation."""
+    async def __call__(self, payload: Payload) -> bytes | None:
+        """The answer frame's text for `payload` (None: none); never raises but for cancellation."""
         with metrics.tracking(metrics.FRAMES_IN_FLIGHT):
             return await self._answer(payload)
 
-    async def _answer(self, payload: Payload) -> bytes:
+    async def _answer(self, payload: Payload) -> bytes | None:
         try:
             if isinstance(payload, bytes):
                 raise BadFrame("Send frames as text: binary frames are not read.", frame_id=None)
@@ -112,11 +149,21 @@ class FrameRunner:
         except Exception as exc:  # a bug: every frame still gets exactly one answer
             return _problem_answer(None, exc)
         try:
+            if isinstance(frame, TypedFrame):
+                return await self._typed_frame(frame)
             if isinstance(frame, BatchFrame):
                 return await self._batch(frame)
             return await self._request(frame)
         except Exception as exc:  # a bug: logged by problem_for, answered 500; the socket lives
             return _problem_answer(frame.id, exc)
+
+    async def _typed_frame(self, frame: TypedFrame) -> bytes | None:
+        try:
+            if self._typed is None:
+                raise BadFrame(f"Unknown frame type {frame.type!r}.", frame_id=frame.id)
+            return await self._typed(frame)
+        except BadFrame as exc:
+            return _bad_frame_answer(exc)
 
     async def _request(self, frame: RequestFrame) -> bytes:
         async with unit_scope(self._unit_of_work, method=frame.method) as scope:
@@ -135,6 +182,9 @@ class FrameRunner:
         return encode_answer(frame.id, answer.status, answer.body)
 
 
+TypedFrameHandler = Callable[[TypedFrame], Awaitable[bytes | None]]
+
+
 def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
     """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown;
     its description shows `examples`."""
@@ -143,8 +193,14 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
 
     async def multiplex(request: Request, ws: Any) -> None:
         """Answer id-tagged frames concurrently until the socket ends."""
-        runner = FrameRunner(request, request.app.ctx.container.unit_of_work, settings)
         socket = AsgiWebSocket.of(request)
+        hub: LiveHub = request.app.ctx.live
+        live_socket = LiveSocket(
+            hub, request, socket, max_subscriptions=settings.ws_max_subscriptions
+        )
+        runner = FrameRunner(
+            request, request.app.ctx.container.unit_of_work, settings, typed=live_socket.handle
+        )
         multiplexer = Multiplexer(
             socket,
             runner,
@@ -160,6 +216,7 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
                 await multiplexer.serve()
         finally:
             del live[multiplexer]
+            await live_socket.close()
 
     endpoint(
         blueprint,
@@ -186,5 +243,6 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
             multiplexer.stop()
         if live:
             await asyncio.wait(set(live.values()), timeout=settings.ws_shutdown_grace_s + 1.0)
+        await app.ctx.live.close(grace_s=settings.ws_shutdown_grace_s)
 
     return blueprint
