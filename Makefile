@@ -19,6 +19,7 @@ install: $(STAMP)
 
 ## Serve the app on $(HOST):$(PORT); with no DATABASE_URL, on an embedded PostgreSQL under .data/.
 run: $(STAMP)
+	@$(BIN)/carpool demo-token
 	$(BIN)/uvicorn asgi:app --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
 ## Lint, type-check and run the whole suite (TEST_DATABASE_URL, or a throwaway embedded PostgreSQL).

@@ -9,6 +9,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.helpers import AUTH
+
 
 async def lingering_work(admin_engine: AsyncEngine, *, within: float = 10.0) -> list[Any]:
     """Sessions still in a transaction or still sleeping, once they had `within` s to end."""
@@ -58,8 +60,10 @@ def slow_write_batch(frame_id: str, name: str, seconds: float) -> dict[str, Any]
 class AsgiSocket:
     """The server's end of one WebSocket to an ASGI app, in the test's hands."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, headers: dict[str, str] | None = None) -> None:
+        """`headers`: the handshake's (default: full-scope credentials)."""
         self._app = app
+        self._headers = AUTH if headers is None else headers
         self._to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.read_by_app = 0
@@ -85,7 +89,11 @@ class AsgiSocket:
             "path": "/ws",
             "raw_path": b"/ws",
             "query_string": b"",
-            "headers": [(b"host", b"carpool.test"), (b"x-request-id", b"outer")],
+            "headers": [
+                (b"host", b"carpool.test"),
+                (b"x-request-id", b"outer"),
+                *((name.encode(), value.encode()) for name, value in self._headers.items()),
+            ],
             "subprotocols": [],
             "state": {},
         }

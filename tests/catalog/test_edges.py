@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.catalog.test_widgets import assert_problem, grommet, widget
 from tests.conftest import count, make_container
-from tests.helpers import create_app
+from tests.helpers import AUTH, create_app
 
 BLANKS = [" ", "   ", "\t", "\n", "\u00a0", "\u3000 \u2003"]
 
@@ -56,7 +56,9 @@ async def test_an_unreachable_inventory_names_no_library_class(database_url: str
     app = create_app(make_container(database_url, inventory_url=f"http://127.0.0.1:{port}"))
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=AUTH
+        ) as http:
             m3 = await grommet(http, "M3")
             made = await widget(http, "lonely", [{"grommet_id": m3["id"], "quantity": 1}])
             response = await http.get(f"/widgets/{made['id']}/availability")

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from carpool.web.responses import json_response
 from tests import probe_routes
 from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import create_app, probe
+from tests.helpers import AUTH, create_app, probe
 
 
 def grommet(name: str) -> dict[str, Any]:
@@ -222,7 +222,9 @@ async def edge_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClien
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         engine = await container.engine()
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://edge") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://edge", headers=AUTH
+        ) as http:
             yield http, engine
 
 

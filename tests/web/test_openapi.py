@@ -13,7 +13,7 @@ from openapi_spec_validator import validate
 
 from carpool.web.route_names import template
 from tests.conftest import make_container
-from tests.helpers import create_app
+from tests.helpers import AUTH, create_app
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,9 @@ async def plain_app(database_url: str) -> AsyncIterator[Any]:
 @pytest.fixture
 async def http(plain_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=plain_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://carpool.test", headers=AUTH
+    ) as client:
         yield client
 
 

@@ -21,7 +21,7 @@ from carpool.settings import ConfigurationError, Settings, load_settings
 from tests.catalog.test_widgets import grommet, widget
 from tests.conftest import make_container
 from tests.fake_inventory import FakeInventory, fake_inventory
-from tests.helpers import create_app
+from tests.helpers import AUTH, create_app
 from tests.uvicorn_in_process import serving
 
 CALLER_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -68,7 +68,9 @@ async def http(
 ) -> AsyncIterator[httpx.AsyncClient]:
     inventory.reset()
     transport = httpx.ASGITransport(app=traced_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://carpool.test", headers=AUTH
+    ) as client:
         yield client
 
 
@@ -187,10 +189,10 @@ async def test_each_websocket_frame_is_a_child_span_of_the_socket(
 ) -> None:
     app = create_app(traced_container(database_url, inventory, provider))
     async with serving(app) as address:
-        async with httpx.AsyncClient(base_url=f"http://{address}") as client:
+        async with httpx.AsyncClient(base_url=f"http://{address}", headers=AUTH) as client:
             g = await grommet(client, "M6")
         exporter.clear()
-        async with connect(f"ws://{address}/ws") as ws:
+        async with connect(f"ws://{address}/ws", additional_headers=AUTH) as ws:
             for frame_id, path in (("1", f"/grommets/{g['id']}"), ("2", "/widgets")):
                 await ws.send(orjson.dumps({"id": frame_id, "path": path}).decode())
             answers = [orjson.loads(await ws.recv()) for _ in range(2)]

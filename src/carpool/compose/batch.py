@@ -28,16 +28,26 @@ from carpool.compose.references import (
 from carpool.data.unit_of_work import Work
 from carpool.errors import TimedOut
 from carpool.settings import Settings
+from carpool.web.access import charge_or_refuse
 from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Doc, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.inputs import json_body
 from carpool.web.responses import json_response, problem_response
 
 _FAILED_DEPENDENCY = "urn:carpool:problem:failed-dependency"
+TOO_LARGE = "urn:carpool:problem:batch-too-large"
 
 
 def _failed_dependency(detail: str) -> SubResponse:
     return capture(problem_response(424, detail, type_=_FAILED_DEPENDENCY))
+
+
+def _too_large(budget: int) -> SubResponse:
+    detail = (
+        f"Not answered: the batch's answers together would pass {budget} bytes"
+        " (BATCH_MAX_RESPONSE_BYTES); split the batch or ask for smaller pages."
+    )
+    return capture(problem_response(413, detail, type_=TOO_LARGE))
 
 
 @dataclass(slots=True)
@@ -67,13 +77,19 @@ class BatchRun:
 
     Unsafe items run one at a time in request order; the safe items between them run
     concurrently (so their lookups coalesce). Atomic: the first failure stops the batch.
-    Non-atomic: each unsafe item runs in its own SAVEPOINT.
+    Non-atomic: each unsafe item runs in its own SAVEPOINT. Once the item bodies together
+    pass `max_response_bytes`, the item that passed it and every later one answer 413
+    (`batch-too-large`) instead (later ones are not run).
     """
 
-    def __init__(self, parent: Request, envelope: Envelope, uow: Work) -> None:
+    def __init__(
+        self, parent: Request, envelope: Envelope, uow: Work, *, max_response_bytes: int
+    ) -> None:
         self._parent = parent
         self._atomic = envelope.atomic
         self._uow = uow
+        self._budget = max_response_bytes
+        self._spent = 0
         self._slots = [_Slot(item) for item in envelope.items]
         self._by_id = {slot.item.id: slot for slot in self._slots}
         self.failed_at: int | None = None
@@ -151,11 +167,19 @@ class BatchRun:
 
     async def _run(self, slot: _Slot) -> None:
         try:
-            slot.response = await self._answer(slot)
+            slot.response = self._within_budget(await self._answer(slot))
         finally:
             slot.done.set()
 
+    def _within_budget(self, response: SubResponse) -> SubResponse:
+        if self._spent > self._budget:
+            return _too_large(self._budget)
+        self._spent += len(response.body)
+        return response if self._spent <= self._budget else _too_large(self._budget)
+
     async def _answer(self, slot: _Slot) -> SubResponse:
+        if self._spent > self._budget:
+            return _too_large(self._budget)
         for index in slot.depends_on:
             dependency = self._slots[index]
             await dependency.done.wait()
@@ -169,7 +193,7 @@ class BatchRun:
             return _failed_dependency(f"a reference does not resolve: {exc}")
         except TooLarge as exc:
             return capture(problem_for(PayloadTooLarge(f"The item is too large: {exc}.")))
-        return await dispatch_subrequest(self._parent, sub, self._uow)
+        return await dispatch_subrequest(self._parent, sub, self._uow, charged=True)
 
     def _resolve(self, item: BatchItem) -> SubRequest:
         def lookup(item_id: str, pointer: str) -> Any:
@@ -182,8 +206,13 @@ class BatchRun:
         return SubRequest(item.method, substitute_path(item.path, limited), headers, body)
 
 
-async def run_batch(parent: Request, data: Any, work: Work, settings: Settings) -> bytes:
-    """Validate a decoded batch body, run it on `work`, return the answer bytes.
+async def run_batch(
+    parent: Request, data: Any, work: Work, settings: Settings
+) -> tuple[bytes, dict[str, str]]:
+    """Validate a decoded batch body, run it on `work`; the answer bytes and extra headers.
+
+    Every item counts as one call of the caller's rate-limit budget: all are taken before
+    any runs, or the batch is refused whole (RateLimited, 429). The headers are the budget's.
 
     `work` is borrowed: the caller's unit-of-work scope ends it. An atomic batch with a
     failed item asks it to roll back (the answer is still 200, `"committed": false`).
@@ -192,9 +221,10 @@ async def run_batch(parent: Request, data: Any, work: Work, settings: Settings) 
     `"committed": true` that reaches the client is the truth.
     """
     envelope = parse_envelope(data, max_items=settings.batch_max_items)
+    headers = await charge_or_refuse(parent, len(envelope.items))
     if all(item.safe for item in envelope.items):
         work.restrict_to_read_only()  # as each item's single request would run: READ ONLY
-    run = BatchRun(parent, envelope, work)
+    run = BatchRun(parent, envelope, work, max_response_bytes=settings.batch_max_response_bytes)
     try:
         async with asyncio.timeout(settings.batch_timeout_s):
             items = await run.run()
@@ -206,7 +236,7 @@ async def run_batch(parent: Request, data: Any, work: Work, settings: Settings) 
     committed = not (envelope.atomic and run.failed_at is not None)
     if not committed:
         work.roll_back_at_end()
-    return encode_batch(committed=committed, items=items)
+    return encode_batch(committed=committed, items=items), headers
 
 
 def batch_routes(settings: Settings) -> Blueprint:
@@ -236,12 +266,12 @@ def batch_routes(settings: Settings) -> Blueprint:
             "runBatch",
             "Run many sub-requests on one unit of work; one answer for all",
             "batch",
-            errors=(400, 413, 415, 422, 504),
+            errors=(400, 401, 413, 415, 422, 429, 504),
         ),
     )
     async def batch(request: Request) -> HTTPResponse:
         """Run every item on this request's unit of work; one answer for all."""
-        body = await run_batch(request, json_body(request), request.ctx.uow, settings)
-        return HTTPResponse(body, content_type="application/json")
+        body, headers = await run_batch(request, json_body(request), request.ctx.uow, settings)
+        return HTTPResponse(body, headers=headers, content_type="application/json")
 
     return blueprint

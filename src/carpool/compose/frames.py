@@ -52,6 +52,22 @@ class BatchFrame:
     batch: Any
 
 
+@dataclass(frozen=True, slots=True)
+class AuthFrame:
+    """`{"type": "auth", "token": ...}`: who the socket's caller is from now on."""
+
+    id: str | None
+    token: str
+
+
+class _Auth(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: str
+    id: FrameId | None = None
+    token: Annotated[str, StringConstraints(min_length=1, max_length=16_384)]
+
+
 class _Request(SubRequestFields):
     id: FrameId
 
@@ -63,8 +79,8 @@ class _Batch(BaseModel):
     batch: Any
 
 
-def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame:
-    """A text frame's JSON as a request or a batch frame; BadFrame if it is neither."""
+def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame | AuthFrame:
+    """A text frame's JSON as a request, batch or auth frame; BadFrame if it is none."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -73,6 +89,9 @@ def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame:
         raise BadFrame("A frame must be a JSON object.", frame_id=None)
     frame_id = data.get("id") if isinstance(data.get("id"), str) else None
     try:
+        if data.get("type") == "auth":
+            auth = _Auth.model_validate(data)
+            return AuthFrame(auth.id, auth.token)
         if "batch" in data:
             batch = _Batch.model_validate(data)
             return BatchFrame(batch.id, batch.batch)

@@ -9,11 +9,13 @@ from sanic import Blueprint, Sanic
 from sanic.request import Request
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
+from carpool.auth.identity import Identity
 from carpool.compose.batch import run_batch
 from carpool.compose.dispatch import as_response, capture, dispatch_subrequest
 from carpool.compose.encoding import encode_item
 from carpool.compose.frames import (
     BAD_FRAME,
+    AuthFrame,
     BadFrame,
     BatchFrame,
     RequestFrame,
@@ -22,15 +24,22 @@ from carpool.compose.frames import (
 )
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
 from carpool.settings import Settings
+from carpool.web.access import FORBIDDEN, identity_of, refusal
 from carpool.web.endpoints import AUTHENTICATED, Doc, endpoint
 from carpool.web.errors import problem_for
-from carpool.web.responses import JSON, problem_response
+from carpool.web.front_door import TOO_MANY_SOCKETS, CallerSockets
+from carpool.web.responses import JSON, dumps, problem_response
 from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
 
 
 def _problem_answer(frame_id: str | None, exc: Exception) -> bytes:
     problem = capture(problem_for(exc))
     return encode_answer(frame_id, problem.status, problem.body)
+
+
+def _typed_answer(kind: str, frame_id: str | None, status: int, body: bytes) -> bytes:
+    """`{"type", "id", "status", "body"}`, the answer to a typed frame."""
+    return b'{"type":' + dumps(kind) + b"," + encode_answer(frame_id, status, body)[1:]
 
 
 def _bad_frame_answer(exc: BadFrame) -> bytes:
@@ -44,12 +53,25 @@ class FrameRunner:
     A request frame runs on a unit of work of its own (read-only for GET, HEAD, OPTIONS),
     committed when unsafe and answered below 400, else rolled back. A batch frame runs as
     `POST /batch` does, on one unit of work for its items. Bad frames are answered 400.
+
+    The socket's caller is `parent.ctx.identity` (from the handshake's `Authorization`), which
+    an auth frame sets or replaces; each frame runs as that caller, checked like a single call.
     """
 
-    def __init__(self, parent: Request, unit_of_work: UnitOfWorkFactory, settings: Settings):
+    def __init__(
+        self,
+        parent: Request,
+        unit_of_work: UnitOfWorkFactory,
+        settings: Settings,
+        *,
+        sockets: CallerSockets | None = None,
+    ):
         self._parent = parent
         self._unit_of_work = unit_of_work
         self._settings = settings
+        self._sockets = sockets
+        self.counted_sub: str | None = None
+        """The caller an auth frame identified and counted among their open sockets."""
 
     async def __call__(self, payload: Payload) -> bytes:
         """The answer frame's text for `payload`: never raises but for cancellation."""
@@ -60,24 +82,60 @@ class FrameRunner:
         except BadFrame as exc:
             return _bad_frame_answer(exc)
         try:
+            if isinstance(frame, AuthFrame):
+                return await self._auth(frame)
             if isinstance(frame, BatchFrame):
                 return await self._batch(frame)
             return await self._request(frame)
         except Exception as exc:  # a bug: logged by problem_for, answered 500; the socket lives
             return _problem_answer(frame.id, exc)
 
+    async def _auth(self, frame: AuthFrame) -> bytes:
+        identifier = self._parent.app.ctx.identifier
+        new: Identity = await identifier.identify(f"Bearer {frame.token}")
+        problem = refusal(new, AUTHENTICATED) or self._admit(await identity_of(self._parent), new)
+        if problem is not None:
+            answer = capture(problem)
+            return _typed_answer("auth", frame.id, answer.status, answer.body)
+        self._parent.ctx.identity = new
+        accepted = {"sub": new.sub, "scope": " ".join(sorted(new.scopes)), "exp": new.expires_at}
+        return _typed_answer("auth", frame.id, 200, dumps(accepted))
+
+    def _admit(self, current: Identity, new: Identity) -> BaseHTTPResponse | None:
+        """None if `new` (valid) may become the socket's caller: the same caller renewing a
+        token, or a first caller with room for one more socket (then counted)."""
+        if current.authenticated:
+            if new.sub == current.sub:
+                return None
+            detail = "A socket's caller cannot change; open another socket for another caller."
+            return problem_response(403, detail, type_=FORBIDDEN)
+        assert new.sub is not None
+        if self._sockets is not None:
+            if not self._sockets.enter(new.sub):
+                detail = f"This caller has {self._sockets.limit} sockets open already."
+                return problem_response(429, detail, type_=TOO_MANY_SOCKETS)
+            self.counted_sub = new.sub
+        return None
+
     async def _request(self, frame: RequestFrame) -> bytes:
-        async with unit_scope(self._unit_of_work, method=frame.method) as scope:
+        timing = self._settings.server_timing
+        method = frame.method
+        async with unit_scope(self._unit_of_work, method=method, server_timing=timing) as scope:
             answer = await dispatch_subrequest(self._parent, frame.subrequest(), scope.work)
             answer = capture(await scope.finish(as_response(answer)))
         return encode_item(frame.id, answer)
 
     async def _batch(self, frame: BatchFrame) -> bytes:
-        async with unit_scope(self._unit_of_work, method="POST") as scope:
+        refused = refusal(await identity_of(self._parent), AUTHENTICATED)  # as POST /batch
+        if refused is not None:
+            answer = capture(refused)
+            return encode_answer(frame.id, answer.status, answer.body)
+        timing = self._settings.server_timing
+        async with unit_scope(self._unit_of_work, method="POST", server_timing=timing) as scope:
             try:
-                body = await run_batch(self._parent, frame.batch, scope.work, self._settings)
+                body, _ = await run_batch(self._parent, frame.batch, scope.work, self._settings)
                 response: BaseHTTPResponse = HTTPResponse(body, content_type=JSON)
-            except Exception as exc:  # a bad envelope, a timeout: nothing kept
+            except Exception as exc:  # a bad envelope, a timeout, no budget: nothing kept
                 response = problem_for(exc)
             answer = capture(await scope.finish(response))
         return encode_answer(frame.id, answer.status, answer.body)
@@ -90,7 +148,11 @@ def websocket_routes(settings: Settings) -> Blueprint:
 
     async def multiplex(request: Request, ws: Any) -> None:
         """Answer id-tagged frames concurrently until the socket ends."""
-        runner = FrameRunner(request, request.app.ctx.container.unit_of_work, settings)
+        await identity_of(request)  # the handshake's caller, until an auth frame says otherwise
+        sockets: CallerSockets = request.app.ctx.caller_sockets
+        runner = FrameRunner(
+            request, request.app.ctx.container.unit_of_work, settings, sockets=sockets
+        )
         socket = AsgiWebSocket.of(request)
         multiplexer = Multiplexer(
             socket,
@@ -106,6 +168,8 @@ def websocket_routes(settings: Settings) -> Blueprint:
             await multiplexer.serve()
         finally:
             del live[multiplexer]
+            if runner.counted_sub is not None:
+                sockets.leave(runner.counted_sub)
 
     endpoint(
         blueprint,

@@ -37,6 +37,13 @@ def problem_for(exception: BaseException) -> HTTPResponse:
     if isinstance(exception, errors.CommitFailed):
         status = 409 if exception.conflict else 503
         return problem_response(status, exception.detail, type_=PROBLEM_TYPE + "commit-failed")
+    if isinstance(exception, errors.RateLimited):
+        return problem_response(
+            429,
+            exception.detail,
+            type_=PROBLEM_TYPE + "rate-limited",
+            headers=dict(exception.headers),
+        )
     if isinstance(exception, errors.AppError):
         for kind, status, slug in _APP_ERRORS:
             if isinstance(exception, kind):
