@@ -78,6 +78,14 @@ class AsgiSocket:
         await self._from_app.put(message)
 
     async def open(self) -> AsgiSocket:
+        """Connect; the app must accept."""
+        first = await self.handshake()
+        assert first["type"] == "websocket.accept", first
+        return self
+
+    async def handshake(self, *, http_refusals: bool = False) -> dict[str, Any]:
+        """Connect; the app's first message (accept, close, or an HTTP refusal when
+        `http_refusals` offers ASGI's websocket.http.response extension)."""
         scope = {
             "type": "websocket",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -96,11 +104,11 @@ class AsgiSocket:
             ],
             "subprotocols": [],
             "state": {},
+            "extensions": {"websocket.http.response": {}} if http_refusals else {},
         }
         self._to_app.put_nowait({"type": "websocket.connect"})
         self.task = asyncio.create_task(self._app(scope, self._receive, self._send))
-        assert (await self.next_message())["type"] == "websocket.accept"
-        return self
+        return await self.next_message()
 
     def send(self, frame: dict[str, Any]) -> None:
         self._to_app.put_nowait({"type": "websocket.receive", "text": orjson.dumps(frame).decode()})

@@ -95,7 +95,9 @@ class FrontDoor:
         if allowed:
             assert origin is not None
             added += self._cors.answer(origin)
-        await app(scope, receive, _stamping(send, added, private="authorization" in headers))
+        await app(
+            scope, receive, _stamping(send, added, private=bool(headers.get("authorization")))
+        )
 
     async def _websocket(
         self, scope: MutableMapping[str, Any], receive: Receive, send: Send, app: AsgiApp
