@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test lint format bench install clean
+.PHONY: run test lint format bench install clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,14 @@ run: $(STAMP)
 	$(BIN)/uvicorn asgi:app --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
 ## Lint, type-check and run the whole suite (TEST_DATABASE_URL, or a throwaway embedded PostgreSQL).
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest
+
+## Debian's chromium for the real-browser tests (CORS, WebSocket Origin); they skip without it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || flock /tmp/apt.lock sh -c \
+		'apt-get update -qq && apt-get install -y -qq chromium' >/dev/null 2>&1 || \
+		echo "chromium could not be installed: the browser tests will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
