@@ -17,7 +17,7 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import count
 from tests.e2e.live_server import ROOT, LiveServer, live_server
@@ -384,3 +384,27 @@ async def test_the_javascript_example_of_the_guide_runs_as_documented(
     script.write_text(code.replace("ws://127.0.0.1:8000/ws", server.ws_url))
 
     assert await run_example([*node, str(script)]) == expected
+
+
+async def test_uvicorn_refuses_bad_handshakes_with_an_http_problem(server: LiveServer) -> None:
+    foreign = {**AUTH, "Origin": "http://evil.example"}
+    with pytest.raises(InvalidStatus) as origin:
+        async with connect(server.ws_url, additional_headers=foreign):
+            pass
+    stale = {"Authorization": f"Bearer {token(ttl_s=-5)}"}
+    with pytest.raises(InvalidStatus) as expired:
+        async with connect(server.ws_url, additional_headers=stale):
+            pass
+    own = {**AUTH, "Origin": server.http_url}
+    async with connect(server.ws_url, additional_headers=own) as ws:
+        allowed = await ask(ws, {"id": "1", "path": "/grommets"})
+    async with connect(server.ws_url) as ws:
+        anonymous = await ask(ws, {"id": "1", "path": "/grommets"})
+
+    assert origin.value.response.status_code == 403
+    assert orjson.loads(origin.value.response.body)["type"] == "urn:carpool:problem:foreign-origin"
+    assert expired.value.response.status_code == 401
+    challenge = expired.value.response.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="carpool", error="invalid_token"')
+    assert allowed["status"] == 200
+    assert anonymous["status"] == 401

@@ -97,3 +97,13 @@ async def test_every_frame_counts(limited: Any) -> None:
     await socket.ended()
     assert statuses == [200] * BUDGET + [429]
     assert batch["status"] == 429
+
+
+async def test_callers_without_a_token_are_limited_by_their_address(limited: Any) -> None:
+    transport = httpx.ASGITransport(app=limited, client=("192.0.2.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://anon") as anonymous:
+        statuses = [(await anonymous.get("/grommets")).status_code for _ in range(BUDGET + 1)]
+    other = httpx.ASGITransport(app=limited, client=("192.0.2.8", 40000))
+    async with httpx.AsyncClient(transport=other, base_url="http://anon") as neighbour:
+        assert (await neighbour.get("/grommets")).status_code == 401
+    assert statuses == [401] * BUDGET + [429], "guessing tokens costs budget too"

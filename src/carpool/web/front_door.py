@@ -154,9 +154,8 @@ def _stamping(send: Send, added: Headers, *, private: bool) -> Send:
     async def stamped(message: Message) -> None:
         nonlocal held
         if message["type"] == "http.response.start":
-            headers: Headers = list(message.get("headers", []))
+            headers = _merged(list(message.get("headers", [])), added)
             present = {name.lower() for name, _ in headers}
-            headers += [(name, value) for name, value in added if name not in present]
             if private and b"cache-control" not in present:
                 headers.append((b"cache-control", b"no-store"))
             message = {**message, "headers": headers}
@@ -171,6 +170,18 @@ def _stamping(send: Send, added: Headers, *, private: bool) -> Send:
         await send(message)
 
     return stamped
+
+
+def _merged(headers: Headers, added: Headers) -> Headers:
+    """`headers` with `added` where they are missing; `Vary` values are joined, not replaced."""
+    present = {name.lower(): index for index, (name, _) in enumerate(headers)}
+    for name, value in added:
+        if name not in present:
+            headers.append((name, value))
+        elif name == b"vary":
+            index = present[name]
+            headers[index] = (headers[index][0], headers[index][1] + b", " + value)
+    return headers
 
 
 def _content_security_policy(page: bytes) -> str:
