@@ -237,3 +237,15 @@ def test_an_unknown_exporter_fails_at_start_naming_the_variable(
     with pytest.raises(ConfigurationError, match="OTEL_TRACES_EXPORTER"):
         load_settings()
     assert Settings(otel_traces_exporter=" OTLP , console").otel_traces_exporter == "otlp,console"
+
+
+async def test_spans_name_the_caller_never_their_token(
+    http: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    exporter.clear()
+    await http.post("/batch", json={"load": ["/grommets"]})
+    spans = exporter.get_finished_spans()
+    callers = {s.attributes.get("enduser.id") for s in spans if s.kind is not SpanKind.CLIENT}
+    assert "tester" in callers
+    secret = AUTH["authorization"].split()[1]
+    assert all(secret not in str(dict(s.attributes or {})) for s in spans)

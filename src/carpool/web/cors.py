@@ -1,8 +1,8 @@
 """CORS (Fetch standard) for ALLOWED_ORIGINS: preflight answers and the headers of real answers.
 
-A small implementation at the ASGI edge (see `front_door.py`): sanic-ext's CORS comes with
-the rest of Sanic Extensions (its own OpenAPI and `/docs`, injection) and adds OPTIONS routes
-to the router; carpool's routes declare themselves and `/docs` is its own.
+A small implementation at the ASGI edge (see `front_door.py`). sanic-ext's CORS works under
+ASGI, but `Extend(app)` adds an undeclared OPTIONS route beside every route and brings its own
+OpenAPI and `/docs`; carpool's routes declare themselves and `/docs` is its own.
 """
 
 from __future__ import annotations
