@@ -10,14 +10,13 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.catalog.test_widgets import grommet
 from tests.conftest import count, make_container
-from tests.helpers import bearer, create_app, token
+from tests.helpers import bearer, create_app, create_grommet, grommet_body, token
 
 READER = bearer("catalog:read", sub="reader")
 WRITER = bearer("catalog:write", sub="writer")
 NOBODY = {"authorization": ""}
-M6 = {"name": "M6", "material": "brass", "diameter_mm": 6}
+M6 = grommet_body("M6")
 
 
 async def test_no_token_is_a_401_with_a_bearer_challenge(client: httpx.AsyncClient) -> None:
@@ -40,7 +39,7 @@ async def test_a_token_without_the_scope_is_a_403_naming_it(
 
 
 async def test_each_scope_opens_its_own_methods(client: httpx.AsyncClient) -> None:
-    made = await grommet(client, "M6")
+    made = await create_grommet(client, "M6")
     path = f"/grommets/{made['id']}"
     assert (await client.get(path, headers=READER)).status_code == 200
     assert (await client.head(path, headers=READER)).status_code == 200
@@ -65,7 +64,7 @@ async def test_post_batch_needs_a_token_even_for_items_anonymous_callers_may_run
 async def test_a_batch_item_answers_what_the_single_call_answers_with_the_same_token(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    made = await grommet(client, "M6")
+    made = await create_grommet(client, "M6")
     path = f"/grommets/{made['id']}"
     items = [
         {"method": "GET", "path": path},
@@ -88,7 +87,7 @@ async def test_a_batch_item_answers_what_the_single_call_answers_with_the_same_t
 async def test_an_items_403_rolls_back_an_atomic_batch(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    made = await grommet(client, "M6")
+    made = await create_grommet(client, "M6")
     writer_only = bearer("catalog:write")
     envelope = {
         "requests": [
@@ -182,3 +181,17 @@ async def test_logs_carry_the_callers_sub_never_the_token(
     assert {getattr(r, "sub", None) for r in records} == {"alice"}
     secret = credentials["authorization"].split()[1]
     assert all(secret not in str(vars(r)) for r in caplog.records)
+
+
+async def test_metrics_scope_protects_metrics_like_any_declared_scope(database_url: str) -> None:
+    app = create_app(make_container(database_url, metrics_scope="ops:metrics"))
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://m") as http:
+            anonymous = await http.get("/metrics")
+            catalog_only = await http.get("/metrics", headers=bearer())
+            operator = await http.get("/metrics", headers=bearer("ops:metrics"))
+    assert anonymous.status_code == 401
+    assert catalog_only.status_code == 403
+    assert catalog_only.headers["www-authenticate"].endswith('scope="ops:metrics"')
+    assert operator.status_code == 200

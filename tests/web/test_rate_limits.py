@@ -13,7 +13,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import count, make_container
-from tests.helpers import bearer, create_app
+from tests.helpers import bearer, create_app, grommet_item
 from tests.redis_server import redis_server
 from tests.websocket_support import AsgiSocket
 
@@ -47,11 +47,6 @@ async def http(limited: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def grommet(name: str) -> dict[str, Any]:
-    body = {"name": name, "material": "brass", "diameter_mm": 6}
-    return {"method": "POST", "path": "/grommets", "body": body}
-
-
 async def test_each_call_takes_one_and_the_last_answer_is_429_with_retry_after(
     http: httpx.AsyncClient,
 ) -> None:
@@ -71,7 +66,7 @@ async def test_every_batch_item_counts_and_a_batch_past_the_budget_runs_nothing(
     http: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
     assert (await http.get("/grommets")).status_code == 200  # 4 left
-    envelope = {"requests": [grommet(f"g{n}") for n in range(BUDGET)]}
+    envelope = {"requests": [grommet_item(f"g{n}") for n in range(BUDGET)]}
     refused = await http.post("/batch", json=envelope)
     assert refused.status_code == 429, refused.text
     assert "retry-after" in refused.headers

@@ -26,8 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--scope",
         action="append",
-        choices=KNOWN_SCOPES,
-        help="a scope to grant (repeat for more); none given: every scope",
+        help=f"a scope to grant (repeat for more); none given: {' '.join(KNOWN_SCOPES)}",
     )
     token.add_argument("--sub", default="cli", help="the caller's name (the sub claim)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")

@@ -1,4 +1,5 @@
-"""WebSocket frames of `/ws`: request and batch frames in, id-tagged answers out."""
+"""WebSocket frames of `/ws`: request and batch frames in, id-tagged answers out; and the
+models of each frame, whose JSON Schemas the socket's AsyncAPI description shows."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from carpool.compose.dispatch import SubRequest
-from carpool.compose.envelope import METHODS, SubRequestFields
+from carpool.compose.envelope import (
+    METHODS,
+    BatchAnswer,
+    BatchItemAnswer,
+    BatchRequest,
+    SubRequestFields,
+)
 from carpool.errors import FieldError
-from carpool.web.inputs import field_errors
+from carpool.web.inputs import JSON_MAX_DEPTH_DEFAULT, depth_exceeds, field_errors
+from carpool.web.responses import Problem
 
 BAD_FRAME = "urn:carpool:problem:bad-frame"
 FrameId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -60,27 +68,83 @@ class AuthFrame:
     token: str
 
 
-class _Auth(BaseModel):
+class AuthFrameIn(BaseModel):
+    """An auth frame: the bearer token of the socket's caller, from now on (browsers cannot
+    set the handshake's Authorization header; also renews an expiring token)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    type: str
+    type: str = Field(pattern="^auth$")
     id: FrameId | None = None
     token: Annotated[str, StringConstraints(min_length=1, max_length=16_384)]
 
 
-class _Request(SubRequestFields):
+class AuthAccepted(BaseModel):
+    """Who the socket's caller now is."""
+
+    sub: str
+    scope: str = Field(description="The token's scopes, space-separated.")
+    exp: float = Field(description="When the token expires (seconds since the epoch).")
+
+
+class AuthFrameOut(BaseModel):
+    """The answer of an auth frame: 200 with the caller, or a 401/403/429 problem."""
+
+    type: str = Field(pattern="^auth$")
+    id: str | None
+    status: int = Field(ge=200, le=599)
+    body: AuthAccepted | Problem
+
+
+class RequestFrameIn(SubRequestFields):
+    """A request frame: one route, run on a unit of work of its own."""
+
     id: FrameId
 
 
-class _Batch(BaseModel):
+class BatchFrameIn(BaseModel):
+    """A batch frame: a `POST /batch` body, run as `POST /batch` runs it."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     id: FrameId
-    batch: Any
+    batch: Any  # validated by the batch itself, so that its errors read as the batch's
 
 
-def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame | AuthFrame:
-    """A text frame's JSON as a request, batch or auth frame; BadFrame if it is none."""
+class BatchFrameInDescribed(BatchFrameIn):
+    """A batch frame, as the AsyncAPI description shows it: `batch` is a `POST /batch` body."""
+
+    batch: BatchRequest
+
+
+class RequestFrameOut(BatchItemAnswer):
+    """The answer of a request frame: its body is the single route's body, byte for byte."""
+
+
+class BatchFrameOut(BaseModel):
+    """The answer of a batch frame: the `POST /batch` answer, or its problem."""
+
+    id: str
+    status: int = Field(ge=200, le=599)
+    body: BatchAnswer | Problem
+
+
+class ErrorFrameOut(BaseModel):
+    """The answer to a frame that cannot be run (not JSON, unknown keys, no path): 400."""
+
+    id: str | None = Field(description="The frame's id if it had one, else null.")
+    status: int = Field(ge=400, le=599)
+    body: Problem
+
+
+def parse_frame(
+    payload: str | bytes, *, max_depth: int = JSON_MAX_DEPTH_DEFAULT
+) -> RequestFrame | BatchFrame | AuthFrame:
+    """A text frame's JSON as a request, batch or auth frame; BadFrame if it is none.
+
+    A request frame's body may nest `max_depth` levels (JSON_MAX_DEPTH), as a single
+    request's may; a batch frame's items are held to it one by one, as `POST /batch`'s are.
+    """
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -88,14 +152,17 @@ def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame | AuthFrame:
     if not isinstance(data, dict):
         raise BadFrame("A frame must be a JSON object.", frame_id=None)
     frame_id = data.get("id") if isinstance(data.get("id"), str) else None
+    if "batch" not in data and depth_exceeds(data, max_depth + 1):
+        error = FieldError(f"the JSON is nested deeper than {max_depth} levels", pointer="/body")
+        raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
     try:
         if data.get("type") == "auth":
-            auth = _Auth.model_validate(data)
+            auth = AuthFrameIn.model_validate(data)
             return AuthFrame(auth.id, auth.token)
         if "batch" in data:
-            batch = _Batch.model_validate(data)
+            batch = BatchFrameIn.model_validate(data)
             return BatchFrame(batch.id, batch.batch)
-        request = _Request.model_validate(data)
+        request = RequestFrameIn.model_validate(data)
     except ValidationError as exc:
         errors = tuple(field_errors(exc))
         raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=errors) from None

@@ -13,23 +13,89 @@ from carpool.auth.identity import Identity
 from carpool.compose.batch import run_batch
 from carpool.compose.dispatch import as_response, capture, dispatch_subrequest
 from carpool.compose.encoding import encode_item
+from carpool.compose.examples import BAD_FRAME_ANSWER, CallExamples
 from carpool.compose.frames import (
     BAD_FRAME,
     AuthFrame,
+    AuthFrameIn,
+    AuthFrameOut,
     BadFrame,
     BatchFrame,
+    BatchFrameInDescribed,
+    BatchFrameOut,
+    ErrorFrameOut,
     RequestFrame,
+    RequestFrameIn,
+    RequestFrameOut,
     encode_answer,
     parse_frame,
 )
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
+from carpool.observability import metrics
 from carpool.settings import Settings
 from carpool.web.access import FORBIDDEN, identity_of, refusal
-from carpool.web.endpoints import AUTHENTICATED, Doc, endpoint
+from carpool.web.endpoints import AUTHENTICATED, Answer, Doc, Message, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.front_door import TOO_MANY_SOCKETS, CallerSockets
 from carpool.web.responses import JSON, dumps, problem_response
 from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
+
+
+def messages(examples: CallExamples) -> tuple[Message, ...]:
+    """The frames of `/ws`, as its AsyncAPI description shows them."""
+    return (
+        Message(
+            "auth",
+            "Identify the socket's caller, or renew an expiring token",
+            AuthFrameIn,
+            {"type": "auth", "id": "a", "token": "eyJhbGciOiJIUzI1NiJ9.e30.signature"},
+        ),
+        Message(
+            "authAnswer",
+            "The answer of an auth frame",
+            AuthFrameOut,
+            {
+                "type": "auth",
+                "id": "a",
+                "status": 200,
+                "body": {"sub": "alice", "scope": "catalog:read", "exp": 1796730516},
+            },
+            sent=True,
+        ),
+        Message(
+            "request",
+            "Run one route (its own unit of work)",
+            RequestFrameIn,
+            examples.request_frame(),
+        ),
+        Message(
+            "batch",
+            "Run a batch, as POST /batch does",
+            BatchFrameInDescribed,
+            examples.batch_frame(),
+        ),
+        Message(
+            "answer",
+            "The answer of a request frame",
+            RequestFrameOut,
+            examples.answer_frame(),
+            sent=True,
+        ),
+        Message(
+            "batchAnswer",
+            "The answer of a batch frame",
+            BatchFrameOut,
+            examples.batch_answer_frame(),
+            sent=True,
+        ),
+        Message(
+            "error",
+            "The answer to a frame that cannot be run",
+            ErrorFrameOut,
+            BAD_FRAME_ANSWER,
+            sent=True,
+        ),
+    )
 
 
 def _problem_answer(frame_id: str | None, exc: Exception) -> bytes:
@@ -75,12 +141,18 @@ class FrameRunner:
 
     async def __call__(self, payload: Payload) -> bytes:
         """The answer frame's text for `payload`: never raises but for cancellation."""
+        with metrics.tracking(metrics.FRAMES_IN_FLIGHT):
+            return await self._answer(payload)
+
+    async def _answer(self, payload: Payload) -> bytes:
         try:
             if isinstance(payload, bytes):
                 raise BadFrame("Send frames as text: binary frames are not read.", frame_id=None)
-            frame = parse_frame(payload)
+            frame = parse_frame(payload, max_depth=self._settings.json_max_depth)
         except BadFrame as exc:
             return _bad_frame_answer(exc)
+        except Exception as exc:  # a bug: every frame still gets exactly one answer
+            return _problem_answer(None, exc)
         try:
             if isinstance(frame, AuthFrame):
                 return await self._auth(frame)
@@ -141,8 +213,9 @@ class FrameRunner:
         return encode_answer(frame.id, answer.status, answer.body)
 
 
-def websocket_routes(settings: Settings) -> Blueprint:
-    """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown."""
+def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
+    """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown;
+    its description shows `examples`."""
     blueprint = Blueprint("websocket")
     live: dict[Multiplexer, asyncio.Task[Any]] = {}
 
@@ -165,7 +238,8 @@ def websocket_routes(settings: Settings) -> Blueprint:
         assert task is not None
         live[multiplexer] = task
         try:
-            await multiplexer.serve()
+            with metrics.tracking(metrics.SOCKETS_OPEN):
+                await multiplexer.serve()
         finally:
             del live[multiplexer]
             if runner.counted_sub is not None:
@@ -178,7 +252,14 @@ def websocket_routes(settings: Settings) -> Blueprint:
         composable=False,
         unit=False,
         websocket=True,
-        doc=Doc("multiplex", "Multiplex requests over one WebSocket", "websocket"),
+        doc=Doc(
+            "multiplex",
+            "Multiplex requests over one WebSocket (described by /asyncapi.json)",
+            "websocket",
+            answers={101: Answer("Switching to the WebSocket protocol.")},
+            errors=(400,),
+            messages=messages(examples),
+        ),
     )(multiplex)
 
     @blueprint.before_server_stop

@@ -11,8 +11,9 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from carpool.data import faults
 from carpool.data.engine import STATS_KEY, QueryStats
-from carpool.errors import CommitFailed, Conflict
+from carpool.errors import CommitFailed, Conflict, DatabaseUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -97,6 +98,10 @@ class UnitOfWork:
                         "This request lost a race with another transaction (deadlock or"
                         " serialization failure); nothing it wrote was kept. Retry it."
                     ) from exc
+                _raise_if_gone(exc)
+                raise
+            except OSError as exc:  # the connection went away mid-statement
+                _raise_if_gone(exc)
                 raise
 
     def loader(self, name: str, make: Callable[[UnitOfWork], L]) -> L:
@@ -156,24 +161,31 @@ class UnitOfWork:
                     await conn.commit()
                 else:
                     await conn.rollback()
-            except DBAPIError as exc:
+            except (DBAPIError, OSError) as exc:
+                if not commit and faults.connection_fault(exc):
+                    return  # a session that is gone has rolled back: nothing to do
                 raise _commit_failed(exc) from exc
             finally:
                 await conn.close()
+
+    def pool_figures(self, *, size: int) -> faults.PoolFigures:
+        """How the pool this unit takes its connection from stands (`size`: its capacity)."""
+        return faults.pool_figures(self._engine, size=size)
 
     async def _connection(self) -> AsyncConnection:
         if self._finished:
             raise UnitOfWorkClosed("this unit of work has already finished")
         if self._conn is None:
-            conn = await self._engine.connect()
-            try:
-                if self.read_only:
-                    await conn.execution_options(postgresql_readonly=True)
-                conn.sync_connection.info[STATS_KEY] = self.stats  # type: ignore[union-attr]
-                await conn.begin()
-            except BaseException:
-                await conn.close()
-                raise
+            async with faults.checkout(self._engine):  # 503 if none in time, or unreachable
+                conn = await self._engine.connect()
+                try:
+                    if self.read_only:
+                        await conn.execution_options(postgresql_readonly=True)
+                    conn.sync_connection.info[STATS_KEY] = self.stats  # type: ignore[union-attr]
+                    await conn.begin()
+                except BaseException:
+                    await conn.close()
+                    raise
             self._conn = conn
         return self._conn
 
@@ -243,6 +255,10 @@ class Work:
         """Whatever the answer, the owner rolls back instead of committing."""
         self._unit._roll_back_only = True
 
+    def pool_figures(self, *, size: int) -> faults.PoolFigures:
+        """`UnitOfWork.pool_figures`: how the unit's pool stands."""
+        return self._unit.pool_figures(size=size)
+
 
 class Savepoint:
     """A SAVEPOINT inside a unit of work, kept or undone exactly once."""
@@ -273,11 +289,25 @@ class Savepoint:
                     self._uow.forget_loaded()
 
 
-def _sqlstate(exc: DBAPIError) -> str:
-    return str(getattr(exc.orig, "sqlstate", "") or getattr(exc.orig, "pgcode", "") or "")
+def _raise_if_gone(exc: DBAPIError | OSError) -> None:
+    """Raise DatabaseUnavailable (a 503) if `exc` means the connection is gone."""
+    fault = faults.connection_fault(exc)
+    if fault is not None:
+        raise fault from exc
 
 
-def _commit_failed(exc: DBAPIError) -> CommitFailed:
+def _sqlstate(exc: DBAPIError | OSError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "")
+
+
+def _commit_failed(exc: DBAPIError | OSError) -> CommitFailed | DatabaseUnavailable:
+    if faults.connection_fault(exc):
+        # The COMMIT may or may not have reached the database before the connection went.
+        return DatabaseUnavailable(
+            "The database connection was lost while committing: the changes may or may not"
+            " have been saved. Read before retrying (or retry with the same Idempotency-Key)."
+        )
     conflict = _sqlstate(exc).startswith(_CONFLICT_SQLSTATE_PREFIXES)
     detail = (
         "The transaction could not be committed because it conflicts with the database state;"

@@ -23,6 +23,7 @@ from sanic_routing import Route
 
 from carpool.web.access import AUTHENTICATED as AUTHENTICATED
 from carpool.web.access import charge, identity_of, refusal, stamp, too_many
+from carpool.web.disconnect import until_disconnect
 from carpool.web.errors import problem_for
 from carpool.web.unit_scope import unit_scope
 
@@ -35,18 +36,39 @@ PUBLIC: Final = None
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One documented answer of an operation: what it means, and its body's shape if JSON."""
+    """One documented success answer of an operation: what it means, its body's model (if
+    any, a pydantic model), an example body, and its headers (name: what it says)."""
 
     description: str
     model: type[BaseModel] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
     example: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
     media_type: str = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
+class Message:
+    """One kind of WebSocket frame a socket route reads (`sent=False`) or writes (`sent=True`)."""
+
+    name: str
+    summary: str
+    model: type[BaseModel]
+    example: Any
+    sent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Doc:
-    """The API description of an operation: what the OpenAPI document says of it."""
+    """The API description of an operation, from which the OpenAPI and AsyncAPI documents
+    are generated.
+
+    `answers` are the success answers; `errors` the error statuses the handler itself
+    raises (those implied by a JSON body, a query model or a write are added by the
+    generator). `body` and `query` are the input models (validation-mode JSON Schema);
+    `path` optionally narrows the path parameters the route's converters imply. `example`
+    gives an example value of each parameter; `body_example` an example body. A socket
+    route lists its frames in `messages`.
+    """
 
     operation_id: str
     summary: str
@@ -56,7 +78,10 @@ class Doc:
     body: type[BaseModel] | None = None
     body_example: Any = None
     query: type[BaseModel] | None = None
+    path: type[BaseModel] | None = None
+    example: Mapping[str, Any] = field(default_factory=dict)
     description: str | None = None
+    messages: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: Sanic hashes route ctx
@@ -109,7 +134,9 @@ def endpoint(
             timing = getattr(request.app.ctx, "server_timing", True)
             async with unit_scope(factory, method=request.method, server_timing=timing) as scope:
                 request.ctx.uow = scope.work
-                return await scope.finish(await call_endpoint(request, declared, *args, **kwargs))
+                # A client that leaves cancels the call: a 499, so the unit rolls back.
+                call = call_endpoint(request, declared, *args, **kwargs)
+                return await scope.finish(await until_disconnect(request, call))
 
         if websocket:
             blueprint.add_websocket_route(single, uri, ctx_endpoint=declared)

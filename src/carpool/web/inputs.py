@@ -8,30 +8,104 @@ import re
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sanic.request import Request
 
 from carpool.errors import BadRequest, FieldError, Invalid, NotFound, UnsupportedMediaType
+from carpool.web.openapi.schemas import omit_null_defaults
 
 M = TypeVar("M", bound=BaseModel)
 ID_MAX = 2**63 - 1
 PAGE_DEFAULT = 50
 PAGE_MAX = 500
 MAX_FIELD_ERRORS = 50
+JSON_MAX_DEPTH_DEFAULT = 64
 # ASCII digits only, and few of them: str.isdigit() takes '²' and int() refuses 5000 digits.
 _NUMBER = re.compile(r"[0-9]{1,19}")
+# What each input pattern means, said as the rule a client can act on (see `pattern_rule`).
+_PATTERN_RULES: dict[str, str] = {}
 
 
-def json_body(request: Request) -> Any:
+def pattern_rule(pattern: str, rule: str) -> str:
+    """`pattern`, registered so that a value that fails it is told `rule`, not the regex."""
+    _PATTERN_RULES[pattern] = rule
+    return pattern
+
+
+# Exactly the cursors `encode_cursor` makes: base64url of "after:<1 to 19 digits>", unpadded.
+# One pattern both refuses every other string and tells the API description what a cursor is.
+_DIGITS3 = r"(?:[MN][DTjz]|O[DT])[AEIMQUYcgk][w-z0-5]"
+_DIGITS1 = r"(?:[MN][AQgw]|O[AQ])"
+_DIGITS2 = r"(?:[MN][DTjz]|O[DT])[AEIMQUYcgk]"
+CURSOR_PATTERN = pattern_rule(
+    rf"^YWZ0ZXI6(?:(?:{_DIGITS3}){{1,6}}|(?:{_DIGITS3}){{0,6}}{_DIGITS1}"
+    rf"|(?:{_DIGITS3}){{0,5}}{_DIGITS2})$",
+    "cursor is not one this API returned",
+)
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
+class PageQuery(BaseModel):
+    """The query of a keyset-paginated list (read by `page_params`)."""
+
+    model_config = ConfigDict(json_schema_extra=omit_null_defaults)
+
+    limit: int = Field(
+        PAGE_DEFAULT, ge=1, le=PAGE_MAX, description="Items per page.", examples=[20]
+    )
+    cursor: str | None = Field(
+        None,
+        pattern=CURSOR_PATTERN,
+        description="The `next` of the previous page.",
+        examples=["YWZ0ZXI6MQ"],
+    )
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` (decoded JSON) nests arrays and objects more than `limit` levels deep.
+
+    Iterative, and it stops at the first level past `limit`: no input can exhaust the stack.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def too_deep(limit: int) -> Invalid:
+    """The 422 of a JSON body nested deeper than `limit` (JSON_MAX_DEPTH)."""
+    error = FieldError(f"the JSON is nested deeper than {limit} levels", pointer="")
+    return Invalid("The request body is invalid.", [error])
+
+
+def check_depth(value: Any, limit: int) -> Any:
+    """`value` if it nests at most `limit` levels deep; else the `too_deep` 422."""
+    if depth_exceeds(value, limit):
+        raise too_deep(limit)
+    return value
+
+
+def max_depth(request: Request) -> int:
+    """The app's JSON_MAX_DEPTH."""
+    return int(getattr(request.app.config, "JSON_MAX_DEPTH", JSON_MAX_DEPTH_DEFAULT))
+
+
+def json_body(request: Request, *, bounded: bool = True) -> Any:
     """The decoded JSON body: 415 if it is not JSON (application/json or any +json), 400 if
-    it cannot be read."""
+    it cannot be read, 422 if `bounded` and it nests deeper than JSON_MAX_DEPTH (a batch
+    checks its items' bodies one by one instead)."""
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType("Send the body as application/json.")
     try:
-        return orjson.loads(request.body or b"")
+        data = orjson.loads(request.body or b"")
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}") from None
+    return check_depth(data, max_depth(request)) if bounded else data
 
 
 def body_as(request: Request, model: type[M]) -> M:
@@ -52,7 +126,8 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
         pointer = "".join(f"/{_escape(part)}" for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "string_pattern_mismatch":
-            message = "String must not contain NUL characters"
+            pattern = str((error.get("ctx") or {}).get("pattern", ""))
+            message = _PATTERN_RULES.get(pattern, f"String must match the pattern {pattern}")
         elif error["type"] == "model_type":  # pydantic's message names our classes
             message = "Input should be a JSON object"
         out.append(FieldError(message, pointer=pointer))
@@ -93,6 +168,8 @@ def encode_cursor(last_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     """The id a cursor made by `encode_cursor` points after (422 if it is not one)."""
     try:
+        if not _CURSOR.fullmatch(cursor):
+            raise ValueError(cursor)
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
         if prefix == "after" and _NUMBER.fullmatch(number) and int(number) <= ID_MAX:
