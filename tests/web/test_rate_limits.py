@@ -60,6 +60,8 @@ async def test_each_call_takes_one_and_the_last_answer_is_429_with_retry_after(
     assert refused.json()["type"] == "urn:carpool:problem:rate-limited"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert (await http.get("/health")).status_code == 200, "public routes are not limited"
+    metrics = (await http.get("/metrics")).text
+    assert 'carpool_refusals_total{status="429",type="rate-limited"}' in metrics
 
 
 async def test_every_batch_item_counts_and_a_batch_past_the_budget_runs_nothing(

@@ -16,13 +16,13 @@ from carpool.auth.identity import Identity, anonymous
 from carpool.auth.rate_limits import RateLimits, Verdict
 from carpool.auth.tokens import Identifier
 from carpool.errors import RateLimited
+from carpool.web.errors import problem_for
 from carpool.web.responses import problem_response
 
 AUTHENTICATED: Final = "*"
 REALM = 'Bearer realm="carpool"'
 UNAUTHORIZED = "urn:carpool:problem:unauthorized"
 FORBIDDEN = "urn:carpool:problem:forbidden"
-RATE_LIMITED = "urn:carpool:problem:rate-limited"
 
 
 async def identity_of(request: Request) -> Identity:
@@ -108,10 +108,8 @@ def _limited_detail(verdict: Verdict, cost: int) -> str:
 
 
 def too_many(verdict: Verdict) -> BaseHTTPResponse:
-    """The 429 answer of a call refused by the rate limit."""
-    return problem_response(
-        429, _limited_detail(verdict, 1), type_=RATE_LIMITED, headers=verdict.headers()
-    )
+    """The 429 answer of a call refused by the rate limit (counted in /metrics)."""
+    return problem_for(RateLimited(_limited_detail(verdict, 1), headers=verdict.headers()))
 
 
 def stamp(response: Any, verdict: Verdict | None) -> None:

@@ -44,6 +44,8 @@ def problem_for(exception: BaseException) -> HTTPResponse:
 
 
 def _slug(exception: BaseException) -> str:
+    if isinstance(exception, errors.RateLimited):
+        return "rate-limited"
     for kind, _, slug in _APP_ERRORS:
         if isinstance(exception, kind):
             return slug
