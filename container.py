@@ -7,7 +7,7 @@ from dependency_injector import containers, providers
 from carpool.auth import setup as auth_setup
 from carpool.auth.rate_limits import RateLimits
 from carpool.catalog.seed import seed_demo_rows
-from carpool.data import embedded
+from carpool.data import changes, embedded
 from carpool.data.engine import engine_resource
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.observability.tracing import tracer_provider_resource
@@ -36,6 +36,16 @@ class Container(containers.DeclarativeContainer):
         pool_size=settings.provided.db_pool_size,
         max_overflow=settings.provided.db_max_overflow,
         pool_timeout_s=settings.provided.db_pool_timeout_s,
+    )
+
+    # The worker's one LISTEN connection for committed changes (opened by a first subscriber).
+    change_listener = providers.Resource(
+        changes.listener_resource,
+        providers.Callable(
+            lambda listen_url, url: listen_url or url,
+            settings.provided.database_listen_url,
+            database_url,
+        ),
     )
 
     unit_of_work = providers.Factory(

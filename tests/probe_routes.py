@@ -109,3 +109,15 @@ async def call_the_batch_handler_by_hand(request: Request) -> HTTPResponse:
     assert batch is not None
     answer: HTTPResponse = await batch.handler(request)
     return answer
+
+
+@probe(blueprint, "/guarded/<grommet_id:int>")
+async def guarded_grommet(request: Request, grommet_id: int) -> HTTPResponse:
+    """A grommet, or 401 once its material is "revoked": stands in for a caller whose token
+    expired (live answers end a subscription on 401)."""
+    from carpool.catalog import reads
+
+    found = await reads.grommet(request.ctx.uow, grommet_id)
+    if found is not None and found["material"] == "revoked":
+        return problem_response(401, "the token has expired")
+    return json_response(found)

@@ -20,6 +20,7 @@ from carpool.catalog.routes import blueprint as catalog_routes
 from carpool.compose.batch import batch_routes
 from carpool.compose.dispatch import add_subrequest_hook
 from carpool.compose.examples import CallExamples
+from carpool.compose.live import LiveHub
 from carpool.compose.websocket import websocket_routes
 from carpool.data.faults import pool_figures
 from carpool.observability import logs, metrics, tracing
@@ -98,6 +99,11 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         app.ctx.inventory = await _awaited(container.inventory())
         # Its JWKS keys (if any) come through the same HTTP session.
         app.ctx.identifier = await _awaited(container.identifier())
+        # Live answers of this worker: subscriptions over /ws, re-run as changes commit.
+        listener = await _awaited(container.change_listener())
+        app.ctx.live = LiveHub(
+            listener, container.unit_of_work, max_total=settings.live_max_subscriptions
+        )
         app.ctx.pool_sampler = await _sample_pool(container, settings)
 
     @app.after_server_start

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql+asyncpg:// URL; unset means an embedded PostgreSQL under DATA_DIR.",
     )
+    database_listen_url: str | None = Field(
+        default=None,
+        description="Where live answers LISTEN for changes (the primary, not through a"
+        " transaction-pooling PgBouncer); unset means DATABASE_URL.",
+    )
     data_dir: Path = Field(
         default=Path(".data"), description="Where the embedded PostgreSQL lives."
     )
@@ -53,6 +58,12 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
     ws_shutdown_grace_s: float = Field(
         default=10.0, gt=0, le=600, description="Seconds frames get to finish at shutdown."
+    )
+    ws_max_subscriptions: int = Field(
+        default=100, ge=1, le=100_000, description="Live subscriptions one socket may hold."
+    )
+    live_max_subscriptions: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Live subscriptions one worker may hold."
     )
     coalesce_lookups: bool = Field(
         default=True, description="DataLoader coalescing; turn off only to measure its effect."
@@ -110,7 +121,7 @@ class Settings(BaseSettings):
     ws_max_connections_per_caller: int = Field(default=16, ge=1, le=100_000)
     server_timing: bool = Field(default=True, description="false: no Server-Timing header.")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_listen_url")
     @classmethod
     def _asyncpg_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

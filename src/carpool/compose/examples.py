@@ -38,6 +38,17 @@ class CallExamples:
     def batch_answer_frame(self) -> dict[str, Any]:
         return {"id": "2", "status": 200, "body": self.batch_answer}
 
+    def subscribe_frame(self) -> dict[str, Any]:
+        return {"type": "subscribe", "id": "s1", "path": self.request["path"]}
+
+    def update_frame(self) -> dict[str, Any]:
+        headers = {"etag": '"5d41402abc4b2a76b9719d91"'}
+        return {"type": "update", "id": "s1", "status": 200, "headers": headers,
+                "body": self.answer_body}  # fmt: skip
+
+    def unsubscribe_frame(self) -> dict[str, Any]:
+        return {"type": "unsubscribe", "id": "s1"}
+
 
 BAD_FRAME_ANSWER = {
     "id": None,

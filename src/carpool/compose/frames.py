@@ -1,5 +1,5 @@
-"""WebSocket frames of `/ws`: request and batch frames in, id-tagged answers out; and the
-models of each frame, whose JSON Schemas the socket's AsyncAPI description shows."""
+"""WebSocket frames of `/ws`: request, batch and typed frames in, id-tagged answers out;
+and the models of each frame, whose JSON Schemas the socket's AsyncAPI description shows."""
 
 from __future__ import annotations
 
@@ -58,6 +58,15 @@ class BatchFrame:
 
     id: str
     batch: Any
+
+
+@dataclass(frozen=True, slots=True)
+class TypedFrame:
+    """A frame with a `"type"` (subscribe, unsubscribe, ...): read by the handler of its type."""
+
+    type: str
+    id: str | None
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +148,8 @@ class ErrorFrameOut(BaseModel):
 
 def parse_frame(
     payload: str | bytes, *, max_depth: int = JSON_MAX_DEPTH_DEFAULT
-) -> RequestFrame | BatchFrame | AuthFrame:
-    """A text frame's JSON as a request, batch or auth frame; BadFrame if it is none.
+) -> RequestFrame | BatchFrame | TypedFrame:
+    """A text frame's JSON as a request, batch or typed frame; BadFrame if it is none of them.
 
     A request frame's body may nest `max_depth` levels (JSON_MAX_DEPTH), as a single
     request's may; a batch frame's items are held to it one by one, as `POST /batch`'s are.
@@ -155,10 +164,12 @@ def parse_frame(
     if "batch" not in data and depth_exceeds(data, max_depth + 1):
         error = FieldError(f"the JSON is nested deeper than {max_depth} levels", pointer="/body")
         raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
+    if "type" in data:
+        if not isinstance(data["type"], str):
+            error = FieldError("the type must be a string", pointer="/type")
+            raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
+        return TypedFrame(data["type"], frame_id, data)
     try:
-        if data.get("type") == "auth":
-            auth = AuthFrameIn.model_validate(data)
-            return AuthFrame(auth.id, auth.token)
         if "batch" in data:
             batch = BatchFrameIn.model_validate(data)
             return BatchFrame(batch.id, batch.batch)
@@ -171,6 +182,16 @@ def parse_frame(
         raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
     body = orjson.dumps(request.body) if "body" in request.model_fields_set else None
     return RequestFrame(request.id, request.method, request.path, request.headers, body)
+
+
+def auth_frame(frame: TypedFrame) -> AuthFrame:
+    """A typed frame of type `auth` as an AuthFrame; BadFrame if it is not a valid one."""
+    try:
+        auth = AuthFrameIn.model_validate(frame.data)
+    except ValidationError as exc:
+        errors = tuple(field_errors(exc))
+        raise BadFrame("The frame is invalid.", frame_id=frame.id, errors=errors) from None
+    return AuthFrame(auth.id, auth.token)
 
 
 def encode_answer(frame_id: str | None, status: int, body: bytes) -> bytes:

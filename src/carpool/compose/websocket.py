@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sanic import Blueprint, Sanic
@@ -27,10 +28,19 @@ from carpool.compose.frames import (
     RequestFrame,
     RequestFrameIn,
     RequestFrameOut,
+    TypedFrame,
+    auth_frame,
     encode_answer,
     parse_frame,
 )
+from carpool.compose.live import LiveHub
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
+from carpool.compose.subscriptions import (
+    LiveSocket,
+    SubscribeFrameIn,
+    UnsubscribeFrameIn,
+    UpdateFrameOut,
+)
 from carpool.observability import metrics
 from carpool.settings import Settings
 from carpool.web.access import FORBIDDEN, identity_of, refusal
@@ -89,6 +99,25 @@ def messages(examples: CallExamples) -> tuple[Message, ...]:
             sent=True,
         ),
         Message(
+            "subscribe",
+            "Keep a GET route's answer live (docs/live.md)",
+            SubscribeFrameIn,
+            examples.subscribe_frame(),
+        ),
+        Message(
+            "unsubscribe",
+            "Stop a subscription",
+            UnsubscribeFrameIn,
+            examples.unsubscribe_frame(),
+        ),
+        Message(
+            "update",
+            "A subscription's answer: at once, then after each committed change that alters it",
+            UpdateFrameOut,
+            examples.update_frame(),
+            sent=True,
+        ),
+        Message(
             "error",
             "The answer to a frame that cannot be run",
             ErrorFrameOut,
@@ -118,10 +147,12 @@ class FrameRunner:
 
     A request frame runs on a unit of work of its own (read-only for GET, HEAD, OPTIONS),
     committed when unsafe and answered below 400, else rolled back. A batch frame runs as
-    `POST /batch` does, on one unit of work for its items. Bad frames are answered 400.
+    `POST /batch` does, on one unit of work for its items. A typed frame (`"type"`) goes to
+    `typed` (subscriptions). Bad frames are answered 400.
 
     The socket's caller is `parent.ctx.identity` (from the handshake's `Authorization`), which
-    an auth frame sets or replaces; each frame runs as that caller, checked like a single call.
+    an auth frame (`"type": "auth"`) sets or replaces; each frame runs as that caller, checked
+    like a single call.
     """
 
     def __init__(
@@ -130,21 +161,23 @@ class FrameRunner:
         unit_of_work: UnitOfWorkFactory,
         settings: Settings,
         *,
+        typed: TypedFrameHandler | None = None,
         sockets: CallerSockets | None = None,
     ):
         self._parent = parent
         self._unit_of_work = unit_of_work
         self._settings = settings
+        self._typed = typed
         self._sockets = sockets
         self.counted_sub: str | None = None
         """The caller an auth frame identified and counted among their open sockets."""
 
-    async def __call__(self, payload: Payload) -> bytes:
-        """The answer frame's text for `payload`: never raises but for cancellation."""
+    async def __call__(self, payload: Payload) -> bytes | None:
+        """The answer frame's text for `payload` (None: none); never raises but for cancellation."""
         with metrics.tracking(metrics.FRAMES_IN_FLIGHT):
             return await self._answer(payload)
 
-    async def _answer(self, payload: Payload) -> bytes:
+    async def _answer(self, payload: Payload) -> bytes | None:
         try:
             if isinstance(payload, bytes):
                 raise BadFrame("Send frames as text: binary frames are not read.", frame_id=None)
@@ -154,13 +187,23 @@ class FrameRunner:
         except Exception as exc:  # a bug: every frame still gets exactly one answer
             return _problem_answer(None, exc)
         try:
-            if isinstance(frame, AuthFrame):
-                return await self._auth(frame)
+            if isinstance(frame, TypedFrame):
+                return await self._typed_frame(frame)
             if isinstance(frame, BatchFrame):
                 return await self._batch(frame)
             return await self._request(frame)
         except Exception as exc:  # a bug: logged by problem_for, answered 500; the socket lives
             return _problem_answer(frame.id, exc)
+
+    async def _typed_frame(self, frame: TypedFrame) -> bytes | None:
+        try:
+            if frame.type == "auth":
+                return await self._auth(auth_frame(frame))
+            if self._typed is None:
+                raise BadFrame(f"Unknown frame type {frame.type!r}.", frame_id=frame.id)
+            return await self._typed(frame)
+        except BadFrame as exc:
+            return _bad_frame_answer(exc)
 
     async def _auth(self, frame: AuthFrame) -> bytes:
         identifier = self._parent.app.ctx.identifier
@@ -213,6 +256,9 @@ class FrameRunner:
         return encode_answer(frame.id, answer.status, answer.body)
 
 
+TypedFrameHandler = Callable[[TypedFrame], Awaitable[bytes | None]]
+
+
 def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
     """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown;
     its description shows `examples`."""
@@ -221,12 +267,20 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
 
     async def multiplex(request: Request, ws: Any) -> None:
         """Answer id-tagged frames concurrently until the socket ends."""
+        socket = AsgiWebSocket.of(request)
+        hub: LiveHub = request.app.ctx.live
+        live_socket = LiveSocket(
+            hub, request, socket, max_subscriptions=settings.ws_max_subscriptions
+        )
         await identity_of(request)  # the handshake's caller, until an auth frame says otherwise
         sockets: CallerSockets = request.app.ctx.caller_sockets
         runner = FrameRunner(
-            request, request.app.ctx.container.unit_of_work, settings, sockets=sockets
+            request,
+            request.app.ctx.container.unit_of_work,
+            settings,
+            typed=live_socket.handle,
+            sockets=sockets,
         )
-        socket = AsgiWebSocket.of(request)
         multiplexer = Multiplexer(
             socket,
             runner,
@@ -242,6 +296,7 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
                 await multiplexer.serve()
         finally:
             del live[multiplexer]
+            await live_socket.close()
             if runner.counted_sub is not None:
                 sockets.leave(runner.counted_sub)
 
@@ -270,5 +325,6 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
             multiplexer.stop()
         if live:
             await asyncio.wait(set(live.values()), timeout=settings.ws_shutdown_grace_s + 1.0)
+        await app.ctx.live.close(grace_s=settings.ws_shutdown_grace_s)
 
     return blueprint

@@ -8,6 +8,8 @@ from typing import Generic, TypeVar
 
 from aiodataloader import DataLoader
 
+from carpool.data import footprint
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -22,10 +24,16 @@ class KeyLoader(Generic[K, V]):
     at most once until it is forgotten. Without it, every load is its own call and
     nothing is remembered (for measuring the difference only). A key `fetch` does not
     answer loads as None.
+
+    `source` names what the keys are keys of (a table): every key asked for is noted in the
+    footprint of a tracked call (`carpool.data.footprint`), so live answers know what they read.
     """
 
-    def __init__(self, fetch: Fetch[K, V], *, coalesce: bool = True) -> None:
+    def __init__(
+        self, fetch: Fetch[K, V], *, coalesce: bool = True, source: str | None = None
+    ) -> None:
         self._fetch = fetch
+        self.source = source
         self.coalesce = coalesce
         # No max_batch_size, ever: aiodataloader would run the chunks concurrently, and the
         # unit of work has one connection; one statement with every key is the point.
@@ -37,11 +45,16 @@ class KeyLoader(Generic[K, V]):
         """The value for `key`, or None."""
         # Shielded: the future is shared by every caller of this key, and a cancelled
         # caller must not cancel it (nor leave a cancelled future in the cache) for the others.
+        if self.source is not None:
+            footprint.read_keys(self.source, (key,))
         return await asyncio.shield(self._loader.load(key))
 
     async def load_many(self, keys: Iterable[K]) -> list[V | None]:
         """The values for `keys`, in order (None where missing), in one fetch at most."""
-        return await asyncio.shield(self._loader.load_many(list(keys)))
+        wanted = list(keys)
+        if self.source is not None:
+            footprint.read_keys(self.source, wanted)
+        return await asyncio.shield(self._loader.load_many(wanted))
 
     def prime(self, key: K, value: V | None) -> None:
         """Remember `value` as the state of `key` now (after a write), replacing what was loaded."""
