@@ -26,7 +26,9 @@ from carpool.data.faults import pool_figures
 from carpool.observability import logs, metrics, tracing
 from carpool.settings import Settings
 from carpool.web import health, middleware
+from carpool.web.cors import CorsPolicy
 from carpool.web.errors import ProblemErrorHandler
+from carpool.web.front_door import CallerSockets, FrontDoor
 from carpool.web.metrics import metrics_routes
 from carpool.web.openapi.routes import blueprint as openapi_routes
 from carpool.web.request import CarpoolRequest
@@ -36,7 +38,15 @@ if TYPE_CHECKING:  # the package never imports the composition root at run time
 
 
 class CarpoolApp(Sanic[Any, Any]):
-    """Sanic, running each request inside its server span when tracing is on."""
+    """Sanic behind its front door (CORS, security headers, WebSocket handshakes), running
+    each request inside its server span when tracing is on."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        door: FrontDoor | None = getattr(self.ctx, "front_door", None)
+        if door is None or scope["type"] == "lifespan":
+            await super().__call__(scope, receive, send)  # type: ignore[no-untyped-call]
+            return
+        await door(scope, receive, send, super().__call__)
 
     async def handle_request(self, request: Request) -> None:
         traced: tracing.RequestTracing | None = getattr(self.ctx, "tracing", None)
@@ -67,6 +77,7 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
     # Every endpoint's unit-of-work scope takes its units from here (one new unit per call).
     app.ctx.unit_of_work = container.unit_of_work
     app.ctx.idempotency_ttl_s = settings.idempotency_ttl_s
+    _secure(app, container, settings)
     logs.configure_logging(settings.log_level)
 
     app.blueprint(health.blueprint)
@@ -87,6 +98,8 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         await _awaited(container.init_resources())
         # Its HTTP session is an async Resource, so the Factory answers an awaitable.
         app.ctx.inventory = await _awaited(container.inventory())
+        # Its JWKS keys (if any) come through the same HTTP session.
+        app.ctx.identifier = await _awaited(container.identifier())
         # Live answers of this worker: subscriptions over /ws, re-run as changes commit.
         listener = await _awaited(container.change_listener())
         app.ctx.live = LiveHub(
@@ -112,6 +125,17 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
 async def _awaited(value: Any) -> Any:
     """`value`, awaited if it is awaitable (async providers answer awaitables)."""
     return await value if isawaitable(value) else value
+
+
+def _secure(app: CarpoolApp, container: Container, settings: Settings) -> None:
+    """Identity, rate limits, CORS, socket limits (see docs/security.md)."""
+    app.ctx.identifier = None  # until the resources have started: every caller is anonymous
+    app.ctx.rate_limits = container.rate_limits()
+    app.ctx.server_timing = settings.server_timing
+    sockets = CallerSockets(settings.ws_max_connections_per_caller)
+    app.ctx.caller_sockets = sockets
+    identifier = lambda: app.ctx.identifier  # noqa: E731
+    app.ctx.front_door = FrontDoor(CorsPolicy(settings.origins), sockets, identifier)
 
 
 async def _sample_pool(container: Container, settings: Settings) -> asyncio.Task[None]:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from carpool.catalog.seed import seed_demo_rows
 from tests.conftest import count
 from tests.e2e.live_server import LiveServer, live_server
+from tests.helpers import token
 
 GUIDE = (Path(__file__).resolve().parents[2] / "docs" / "http.md").read_text()
 
@@ -38,17 +39,19 @@ async def test_the_python_example_runs_as_the_guide_says(
         await seed_demo_rows(conn)
     example = _example()
     base = server.http_url
+    key = token()
 
-    changed = await asyncio.to_thread(example["change_material"], base, 1, "steel")
+    changed = await asyncio.to_thread(example["change_material"], base, key, 1, "steel")
     assert changed["material"] == "steel"
 
     grommet = {"name": "M20", "material": "brass", "diameter_mm": 20}
-    first = await asyncio.to_thread(example["create_once"], base, grommet, "doc-key")
-    again = await asyncio.to_thread(example["create_once"], base, grommet, "doc-key")
+    first = await asyncio.to_thread(example["create_once"], base, key, grommet, "doc-key")
+    again = await asyncio.to_thread(example["create_once"], base, key, grommet, "doc-key")
     assert first.status_code == again.status_code == 201
     assert again.headers["idempotent-replayed"] == "true" and again.content == first.content
     assert await count(admin_engine, "grommets", "name = 'M20'") == 1
 
     etag = first.headers["etag"]
-    fresh = await asyncio.to_thread(example["revalidate"], base, first.headers["location"], etag)
+    location = first.headers["location"]
+    fresh = await asyncio.to_thread(example["revalidate"], base, key, location, etag)
     assert fresh.status_code == 304

@@ -11,6 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.e2e.live_server import LiveServer, live_server
+from tests.helpers import AUTH
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ async def server(database_url: str) -> AsyncIterator[LiveServer]:
 
 
 async def test_uvicorn_sends_the_gzipped_answer_as_it_is(server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=server.http_url) as http:
+    async with httpx.AsyncClient(base_url=server.http_url, headers=AUTH) as http:
         for i in range(20):
             body = {"name": f"wire {i}", "material": "brass", "diameter_mm": 6}
             assert (await http.post("/grommets", json=body)).status_code == 201
@@ -37,7 +38,7 @@ async def test_uvicorn_sends_the_gzipped_answer_as_it_is(server: LiveServer) -> 
 async def test_uvicorn_negotiates_permessage_deflate_on_the_socket(server: LiveServer) -> None:
     # websockets offers permessage-deflate by default; uvicorn (websockets implementation,
     # ws_per_message_deflate on by default) accepts it: frames are compressed on the wire.
-    async with connect(server.ws_url) as ws:
+    async with connect(server.ws_url, additional_headers=AUTH) as ws:
         extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
         assert "permessage-deflate" in extensions
         await ws.send(orjson.dumps({"id": "1", "path": "/grommets?limit=1"}).decode())

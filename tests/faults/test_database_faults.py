@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import assert_problem, create_app
+from tests.helpers import AUTH, assert_problem, create_app
 from tests.web.test_health import closed_port
 from tests.websocket_support import AsgiSocket
 
@@ -33,7 +33,9 @@ async def app_with(
     app.blueprint(probe_routes.blueprint)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://carpool.test", headers=AUTH
+        ) as http:
             yield app, http
         engine: AsyncEngine = await app.ctx.container.engine()
         assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"

@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.catalog.seed import seed_demo_rows
+from tests.helpers import token
 
 GUIDE = (Path(__file__).resolve().parents[2] / "docs" / "http.md").read_text()
 _BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)
@@ -40,7 +41,7 @@ def _parse(words: list[str], env: dict[str, str]) -> Curl:
             curl.method = word[2:] or next(it)
         elif word == "-H":
             name, _, value = next(it).partition(":")
-            curl.headers[name.strip()] = value.strip()
+            curl.headers[name.strip().lower()] = value.strip()
         elif word == "-d":
             curl.data = next(it)
         elif word == "-o":
@@ -64,25 +65,32 @@ def _lines() -> list[re.Match[str]]:
     return [m for m in matches if m is not None]
 
 
-async def test_every_curl_example_answers_the_status_it_shows(
-    client: httpx.AsyncClient, admin_engine: AsyncEngine
-) -> None:
-    async with admin_engine.begin() as conn:
-        await seed_demo_rows(conn)
-    env: dict[str, str] = {}
-    answers: list[httpx.Response] = []
+async def _run_examples(http: httpx.AsyncClient, env: dict[str, str]) -> list[httpx.Response]:
+    answers = []
     for match in _lines():
         words = shlex.split(match["sub"] or match["cmd"])
         curl = _parse(words, env)
         headers = dict(curl.headers)
         if curl.data is not None:
             headers.setdefault("content-type", "application/x-www-form-urlencoded")
-        answer = await client.request(curl.method, curl.url, content=curl.data, headers=headers)
+        answer = await http.request(curl.method, curl.url, content=curl.data, headers=headers)
         assert answer.status_code == int(match["status"]), (words, answer.text)
         if match["var"]:
             assert curl.capture is not None
             env[match["var"]] = answer.headers[curl.capture]
         answers.append(answer)
+    return answers
+
+
+async def test_every_curl_example_answers_the_status_it_shows(
+    client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    async with admin_engine.begin() as conn:
+        await seed_demo_rows(conn)
+    env: dict[str, str] = {"TOKEN": token()}
+    # No credentials of its own: the examples carry theirs.
+    async with httpx.AsyncClient(transport=client._transport, base_url=client.base_url) as bare:
+        answers = await _run_examples(bare, env)
     statuses = [answer.status_code for answer in answers]
     not_modified = answers[statuses.index(304)]
     assert not_modified.content == b""

@@ -72,6 +72,17 @@ def _encode(coding: str, body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
 
 
+def decoded(body: bytes, coding: bytes | str | None) -> bytes:
+    """`body` as it was before `compress` encoded it with `coding` (None: as it is)."""
+    name = coding.decode("latin-1") if isinstance(coding, bytes) else coding
+    if name == "gzip":
+        return gzip.decompress(body)
+    if name == "br" and brotli is not None:
+        plain: bytes = brotli.decompress(body)
+        return plain
+    return body
+
+
 def compress(response: BaseHTTPResponse, accept_encoding: str | None) -> None:
     """Compress `response` in place if it is worth it and the client accepts it.
 

@@ -23,6 +23,8 @@ from sanic_routing import Route
 
 from carpool.errors import PreconditionFailed
 from carpool.web import conditional
+from carpool.web.access import AUTHENTICATED as AUTHENTICATED
+from carpool.web.access import charge, identity_of, refusal, stamp, too_many
 from carpool.web.disconnect import until_disconnect
 from carpool.web.errors import problem_for
 from carpool.web.idempotency import METHODS as IDEMPOTENT_METHODS
@@ -32,8 +34,8 @@ from carpool.web.unit_scope import SAFE_METHODS, unit_scope
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 PUBLIC: Final = None
 """The scope of a route anyone may call."""
-AUTHENTICATED: Final = "*"
-"""The scope of a route any identified caller may call (its parts check their own scopes)."""
+# AUTHENTICATED ("*"): the scope of a route any identified caller may call (its parts, batch
+# items and frames, check their own scopes).
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +135,8 @@ def endpoint(
             if not declared.unit:
                 return await call_endpoint(request, declared, *args, **kwargs)
             factory = request.app.ctx.unit_of_work
-            async with unit_scope(factory, method=request.method) as scope:
+            timing = getattr(request.app.ctx, "server_timing", True)
+            async with unit_scope(factory, method=request.method, server_timing=timing) as scope:
                 request.ctx.uow = scope.work
                 # A client that leaves cancels the call: a 499, so the unit rolls back.
                 call = call_endpoint(request, declared, *args, **kwargs)
@@ -161,26 +164,50 @@ async def call_endpoint(
 ) -> BaseHTTPResponse:
     """Run the declared handler on `request` (its unit of work, if any, on `request.ctx.uow`).
 
-    Exceptions become the app's error answers here, inside the call, so that the unit of work
-    ends by the status the client sees, whichever way the route was called. HTTP semantics
-    hold here too, for every way of calling: an unsafe call with an Idempotency-Key is
-    replayed or recorded on its unit of work (`web/idempotency.py`; batch items cannot carry
+    First, for every call however it came: the caller's identity (the outer call's), one call
+    taken from their rate-limit budget (unless a batch paid for its items up front), and the
+    route's declared scope (401 or 403 otherwise). A socket's handshake is let through: each
+    of its frames is checked here in turn. Exceptions become the app's error answers here,
+    inside the call, so that the unit of work ends by the status the client sees.
+
+    Then HTTP semantics, for every way of calling: an unsafe call with an Idempotency-Key is
+    replayed or recorded on its unit of work (`web/idempotency.py`; only once the caller is
+    known and allowed, so a key is replayed to its own caller only; batch items cannot carry
     one); a successful read carries its ETag (304 when If-None-Match matches), a write
     answers the ETag of what it answers, and a write that did not evaluate the If-Match /
     If-None-Match it was sent is refused (412), never run unconditionally.
     """
+    verdict = None
+    if declared.scope is not PUBLIC and not declared.websocket:
+        identity = await identity_of(request)
+        if declared.scope != AUTHENTICATED and not getattr(request.ctx, "charged", False):
+            verdict = await charge(request, identity)
+            if verdict is not None and not verdict.allowed:
+                return too_many(verdict)
+        refused = refusal(identity, declared.scope)
+        if refused is not None:
+            stamp(refused, verdict)
+            return refused
+    response = await _idempotent_call(request, declared, *args, **kwargs)
+    stamp(response, verdict)
+    return response
+
+
+async def _idempotent_call(
+    request: Request, declared: Endpoint, *args: Any, **kwargs: Any
+) -> BaseHTTPResponse:
     work = getattr(request.ctx, "uow", None) if declared.unit else None
-    if work is not None and request.method in IDEMPOTENT_METHODS:
-        ttl_s: float = request.app.ctx.idempotency_ttl_s
-        run = functools.partial(_call, request, declared, *args, **kwargs)
-        try:
-            return await idempotent(request, work, run, ttl_s=ttl_s)
-        except Exception as exc:  # the key's own statements failed (the call itself never raises)
-            return await _error_response(request, exc)
-    return await _call(request, declared, *args, **kwargs)
+    if work is None or request.method not in IDEMPOTENT_METHODS:
+        return await _run_handler(request, declared, *args, **kwargs)
+    ttl_s: float = request.app.ctx.idempotency_ttl_s
+    run = functools.partial(_run_handler, request, declared, *args, **kwargs)
+    try:
+        return await idempotent(request, work, run, ttl_s=ttl_s)
+    except Exception as exc:  # the key's own statements failed (the call itself never raises)
+        return await _error_response(request, exc)
 
 
-async def _call(
+async def _run_handler(
     request: Request, declared: Endpoint, *args: Any, **kwargs: Any
 ) -> BaseHTTPResponse:
     preconditions = request.ctx.preconditions = conditional.Preconditions.of(request.headers)
