@@ -194,3 +194,17 @@ def test_keys_belong_to_their_caller_and_long_subjects_stay_distinct() -> None:
     long_a, long_b = "a" * 300, "a" * 299 + "b"
     assert caller_of(request(long_a)) != caller_of(request(long_b))
     assert len(caller_of(request(long_a))) <= 200
+
+
+async def test_the_same_key_from_another_caller_is_another_key(
+    client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    from tests.helpers import bearer
+
+    alice, bob = bearer(sub="alice"), bearer(sub="bob")
+    first = await client.post("/grommets", json=GROMMET, headers={**keyed("shared"), **alice})
+    other = {**GROMMET, "name": "M8"}
+    theirs = await client.post("/grommets", json=other, headers={**keyed("shared"), **bob})
+    assert first.status_code == theirs.status_code == 201
+    assert "idempotent-replayed" not in theirs.headers  # not alice's answer, not a 422
+    assert await count(admin_engine, "grommets") == 2
