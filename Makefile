@@ -34,8 +34,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## Benchmarks (bench/*.py; throughput.py needs wrk: apt-get install -y wrk) with the bench extra.
 bench: $(STAMP)
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	@for script in bench/*.py; do \
+		case $$script in bench/_*|bench/peer.py) continue;; esac; \
+		echo "== $$script"; $(BIN)/python $$script || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,521 @@
+"""Throughput under concurrency (issue 10): carpool side by side with the peer a user would pick.
+
+Run: `make bench` (or `.venv/bin/python bench/throughput.py --help`). Needs `wrk` (Debian:
+`apt-get install -y wrk`) and the `bench` extra (Starlette, for bench/peer.py).
+
+One embedded PostgreSQL serves both apps: carpool (`uvicorn asgi:app`, one worker, uvloop,
+httptools, no access log) and bench/peer.py (Starlette + raw asyncpg on the same uvicorn
+settings), seeded once with 1,000 grommets and 300 widgets of three parts. Then `wrk -t1 -c32`
+with random ids measures each workload on carpool and on the peer in turn, for several rounds
+(the order flips every round), and every ratio of the issue is printed next to its target.
+The machine is shared and noisy: only ratios measured side by side mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import orjson
+from websockets.asyncio.client import connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import ROOT, _wait_until_up, free_port, seed_catalog, serve
+
+BENCH = Path(__file__).resolve().parent
+GROMMETS = 1_000
+WIDGETS = 300
+BATCH_SIZE = 20
+WS_IN_FLIGHT = 16
+WIDGET_PATH = "/widgets/%d?include=grommets"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One wrk measurement: what to call where, and the result key it feeds."""
+
+    key: str
+    server: str  # "carpool" or "peer"
+    script: str
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Measured:
+    rate: float  # requests (or frames) per second
+    errors: int  # non-2xx answers, socket errors and timeouts
+    note: str = ""
+
+
+# Each group runs back to back; its order flips every round (carpool first, then peer first).
+GROUPS: tuple[tuple[Run, ...], ...] = (
+    (
+        Run("carpool_get", "carpool", "wrk_get.lua", ("/grommets/%d", str(GROMMETS))),
+        Run("peer_get", "peer", "wrk_get.lua", ("/grommets/%d", str(GROMMETS))),
+        Run("peer_get_tx", "peer", "wrk_get.lua", ("/grommets-tx/%d", str(GROMMETS))),
+    ),
+    (
+        Run("carpool_widget", "carpool", "wrk_get.lua", (WIDGET_PATH, str(WIDGETS))),
+        Run("peer_widget", "peer", "wrk_get.lua", (WIDGET_PATH, str(WIDGETS))),
+    ),
+    (
+        Run("carpool_batch", "carpool", "wrk_batch.lua",
+            ("/grommets/%d", str(GROMMETS), str(BATCH_SIZE))),
+    ),
+    (Run("carpool_ws", "carpool", "", ()),),  # WebSocket frames, measured in Python
+    (
+        Run("carpool_post", "carpool", "wrk_post_grommet.lua", ("/grommets",)),
+        Run("peer_post", "peer", "wrk_post_grommet.lua", ("/grommets",)),
+    ),
+)  # fmt: skip
+
+
+# -- servers ----------------------------------------------------------------------------------
+
+
+def _py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+@contextlib.contextmanager
+def embedded_database() -> Iterator[tuple[Path, str]]:
+    """A throwaway embedded PostgreSQL: (DATA_DIR for carpool, its postgresql:// URL)."""
+    from carpool.data.embedded import start_embedded
+
+    with tempfile.TemporaryDirectory(prefix="carpool-throughput-") as data_dir:
+        server, url = start_embedded(Path(data_dir) / "pg")
+        try:
+            yield Path(data_dir), url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        finally:
+            server.cleanup()
+
+
+@contextlib.contextmanager
+def serve_peer(database_url: str) -> Iterator[str]:
+    """bench/peer.py on the same uvicorn settings as carpool; yield its base URL."""
+    port = free_port()
+    environment = {**os.environ, "DATABASE_URL": database_url}
+    command = [
+        sys.executable, "-m", "uvicorn", "peer:app", "--app-dir", str(BENCH), "--host", "127.0.0.1",
+        "--port", str(port), "--workers", "1", "--no-access-log", "--loop", "uvloop",
+        "--http", "httptools", "--log-level", "warning",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=environment)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def server_pid(base: str) -> int:
+    """The pid of the uvicorn process listening on `base` (found in /proc by its argv)."""
+    port = base.rsplit(":", 1)[1].encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"uvicorn" in argv and port in argv:
+                return int(entry.name)
+    raise RuntimeError(f"no uvicorn process found for {base}")
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+
+def check_same_answers(carpool: str, peer: str) -> None:
+    """The peer answers byte-identical reads and the same write shape as carpool, or we stop."""
+    with httpx.Client(timeout=30) as client:
+        for path, peer_path in (
+            ("/grommets/1", "/grommets/1"),
+            (f"/grommets/{GROMMETS}", f"/grommets-tx/{GROMMETS}"),
+            ("/widgets/1?include=grommets", "/widgets/1?include=grommets"),
+            (f"/widgets/{WIDGETS}", f"/widgets/{WIDGETS}"),
+        ):
+            ours, theirs = client.get(carpool + path), client.get(peer + peer_path)
+            if ours.status_code != 200 or ours.content != theirs.content:
+                raise SystemExit(
+                    f"carpool and the peer disagree on GET {path}:\n"
+                    f"  carpool {ours.status_code} {ours.content[:300]!r}\n"
+                    f"  peer    {theirs.status_code} {theirs.content[:300]!r}"
+                )
+        tag = uuid.uuid4().hex[:8]
+        shapes = []
+        for base in (carpool, peer):
+            body = {"name": f"check-{tag}-{base[-5:]}", "material": "brass", "diameter_mm": 6}
+            answer = client.post(base + "/grommets", json=body)
+            if answer.status_code != 201:
+                raise SystemExit(f"POST /grommets on {base} answered {answer.status_code}")
+            shapes.append(sorted(answer.json()))
+        if shapes[0] != shapes[1]:
+            raise SystemExit(f"POST /grommets shapes differ: {shapes}")
+
+
+# -- measurements -----------------------------------------------------------------------------
+
+_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+
+
+def wrk(base: str, run: Run, *, seconds: int, connections: int) -> Measured:
+    """`wrk -t1 -c<connections> -d<seconds>s` with `run`'s Lua script and arguments."""
+    args = list(run.args)
+    if run.script == "wrk_post_grommet.lua":
+        args.append(uuid.uuid4().hex[:12])  # a fresh tag: names never collide across runs
+    args.append(str(random.randrange(1, 2**31)))  # the script's random seed
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(BENCH / run.script),
+        base, "--", *args,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+    output = done.stdout
+    rate = _RATE.search(output)
+    if rate is None:
+        raise RuntimeError(f"wrk printed no rate:\n{output}")
+    errors = int(m.group(1)) if (m := _NON_2XX.search(output)) else 0
+    if socket_errors := _SOCKET.search(output):
+        errors += sum(int(n) for n in socket_errors.groups())
+    return Measured(float(rate.group(1)), errors)
+
+
+async def websocket_frames(base: str, *, seconds: float) -> Measured:
+    """GET /grommets/{random id} frames over one socket, WS_IN_FLIGHT in flight, for `seconds`."""
+    url = base.replace("http://", "ws://") + "/ws"
+    answered = errors = 0
+    client_cpu = time.process_time()
+    async with connect(url, compression=None, max_queue=None) as ws:
+        frame_ids = iter(range(1, 2**62))
+
+        async def send() -> None:
+            path = f"/grommets/{random.randint(1, GROMMETS)}"
+            frame = {"id": str(next(frame_ids)), "method": "GET", "path": path}
+            await ws.send(orjson.dumps(frame).decode())
+
+        started = time.perf_counter()
+        deadline = started + seconds
+        for _ in range(WS_IN_FLIGHT):
+            await send()
+        in_flight = WS_IN_FLIGHT
+        while in_flight:
+            answer = orjson.loads(await ws.recv())
+            in_flight -= 1
+            answered += 1
+            errors += answer.get("status") != 200
+            if time.perf_counter() < deadline:
+                await send()
+                in_flight += 1
+        elapsed = time.perf_counter() - started
+    client_cpu = time.process_time() - client_cpu
+    # The Python client shares the cores with the server: say what it cost.
+    note = f"client CPU {client_cpu / elapsed:.0%} of a core"
+    return Measured(answered / elapsed, errors, note)
+
+
+async def database_sessions(database_url: str) -> int:
+    """Sessions ever opened on the database (PostgreSQL counts one at each connect)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        query = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        return int(await conn.fetchval(query))
+    finally:
+        await conn.close()
+
+
+def measure(
+    bases: dict[str, str],
+    database_url: str,
+    *,
+    rounds: int,
+    seconds: int,
+    warmup: int,
+    connections: int,
+) -> dict[str, list[Measured]]:
+    results: dict[str, list[Measured]] = collections.defaultdict(list)
+    for round_no in range(rounds):
+        print(f"-- round {round_no + 1}/{rounds}", flush=True)
+        for group in GROUPS:
+            for run in group if round_no % 2 == 0 else reversed(group):
+                base = bases[run.server]
+                if run.key == "carpool_ws":
+                    if warmup:
+                        asyncio.run(websocket_frames(base, seconds=warmup))
+                    before = asyncio.run(database_sessions(database_url))
+                    result = asyncio.run(websocket_frames(base, seconds=seconds))
+                else:
+                    if warmup:
+                        wrk(base, run, seconds=warmup, connections=connections)
+                    before = asyncio.run(database_sessions(database_url))
+                    result = wrk(base, run, seconds=seconds, connections=connections)
+                # A pool that opens and closes connections under load pays a backend each time.
+                opened = asyncio.run(database_sessions(database_url)) - before - 1
+                flag = f"  ({result.errors} ERRORS)" if result.errors else ""
+                notes = ", ".join(filter(None, [f"{opened} new DB connections", result.note]))
+                print(f"   {run.key:<15} {result.rate:>9.1f}/s  ({notes}){flag}", flush=True)
+                results[run.key].append(result)
+    return results
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ratio:
+    label: str
+    ours: str  # "carpool X req/s" and the like
+    theirs: str
+    value: float
+    target: float | None
+
+
+def ratios(r: dict[str, Measured]) -> list[Ratio]:
+    """Every ratio issue 10 names, from one round's results."""
+
+    def rate(key: str) -> float:
+        return r[key].rate
+
+    lookups = rate("carpool_batch") * BATCH_SIZE
+    batch = f"carpool {rate('carpool_batch'):.0f} batches/s = {lookups:.0f} lookups/s"
+    return [
+        Ratio(
+            "GET /grommets/{id}",
+            f"carpool {rate('carpool_get'):.0f} req/s",
+            f"peer {rate('peer_get'):.0f} req/s",
+            rate("carpool_get") / rate("peer_get"),
+            0.5,
+        ),
+        Ratio(
+            "GET /grommets/{id} vs peer in READ ONLY tx",
+            f"carpool {rate('carpool_get'):.0f} req/s",
+            f"peer-tx {rate('peer_get_tx'):.0f} req/s",
+            rate("carpool_get") / rate("peer_get_tx"),
+            None,
+        ),
+        Ratio(
+            "GET /widgets/{id}?include=grommets",
+            f"carpool {rate('carpool_widget'):.0f} req/s",
+            f"peer {rate('peer_widget'):.0f} req/s",
+            rate("carpool_widget") / rate("peer_widget"),
+            0.4,
+        ),
+        Ratio(
+            "POST /grommets",
+            f"carpool {rate('carpool_post'):.0f} req/s",
+            f"peer {rate('peer_post'):.0f} req/s",
+            rate("carpool_post") / rate("peer_post"),
+            0.4,
+        ),
+        Ratio(
+            f"POST /batch of {BATCH_SIZE} vs carpool singles",
+            batch,
+            f"carpool single GET {rate('carpool_get'):.0f} req/s",
+            lookups / rate("carpool_get"),
+            10.0,
+        ),
+        Ratio(
+            f"POST /batch of {BATCH_SIZE} vs peer singles",
+            batch,
+            f"peer single GET {rate('peer_get'):.0f} req/s",
+            lookups / rate("peer_get"),
+            3.0,
+        ),
+        Ratio(
+            f"WebSocket, {WS_IN_FLIGHT} in flight vs HTTP keep-alive",
+            f"carpool {rate('carpool_ws'):.0f} frames/s",
+            f"carpool HTTP GET {rate('carpool_get'):.0f} req/s",
+            rate("carpool_ws") / rate("carpool_get"),
+            2.0,
+        ),
+    ]
+
+
+def report(results: dict[str, list[Measured]], *, connections: int) -> bool:
+    """Print each round's ratios and a summary; True when every target is met in every round."""
+    rounds = len(results["carpool_get"])
+    per_round = [ratios({key: runs[i] for key, runs in results.items()}) for i in range(rounds)]
+    for i, found in enumerate(per_round):
+        print(f"\nround {i + 1} (wrk -t1 -c{connections}; WebSocket: one socket)")
+        for ratio in found:
+            target = f"target >= {ratio.target:g}x" if ratio.target else "no target"
+            verdict = "" if ratio.target is None or ratio.value >= ratio.target else "  MISSED"
+            print(
+                f"  {ratio.label}: {ratio.ours}, {ratio.theirs},"
+                f" ratio {ratio.value:.2f}x ({target}){verdict}"
+            )
+    print(f"\nsummary over {rounds} rounds (min-max):")
+    met_everywhere = True
+    for column in zip(*per_round, strict=True):
+        values = [ratio.value for ratio in column]
+        target = column[0].target
+        met = target is None or min(values) >= target
+        met_everywhere &= met
+        aim = f">= {target:g}x" if target else "no target"
+        status = "" if target is None else ("met" if met else "MISSED")
+        spread = f"{min(values):.2f}-{max(values):.2f}x"
+        print(f"  {column[0].label:<46} {spread:>13} {aim:>10} {status}")
+    errors = {key: sum(m.errors for m in runs) for key, runs in results.items()}
+    if any(errors.values()):
+        print(f"\nWARNING: errors (non-2xx, socket errors, timeouts) during runs: {errors}")
+    return met_everywhere
+
+
+# -- profile ----------------------------------------------------------------------------------
+
+
+def profile(carpool: str, output: Path, *, seconds: int, connections: int) -> None:
+    """py-spy the carpool worker under the GET /grommets/{id} load; write collapsed stacks."""
+    spy = _py_spy()
+    if spy is None:
+        print("py-spy is missing: .venv/bin/pip install py-spy", file=sys.stderr)
+        return
+    run = GROUPS[0][0]
+    load = subprocess.Popen(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds + 3}s", "-s", str(BENCH / run.script),
+         carpool, "--", *run.args, "1"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(1.5)
+        command = [spy, "record", "--pid", str(server_pid(carpool)), "-d", str(seconds)]
+        command += ["--format", "raw", "-o", str(output)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        load.wait()
+    summarise_profile(output)
+
+
+def _library(frame: str) -> str:
+    """The package a frame `name (path:line)` runs in: `sqlalchemy`, `asyncio`, `carpool`, ..."""
+    path = frame.rsplit(" (", 1)[-1].rstrip(")").rsplit(":", 1)[0]
+    return path.split("/", 1)[0]  # a path without "/" is exec'd code (Sanic's handle_request)
+
+
+def summarise_profile(path: Path, top: int = 25) -> None:
+    """Inclusive shares of the largest frames, and self shares by frame and by package, of a
+    py-spy raw (collapsed) file. SQLAlchemy's greenlets show as stacks of their own."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    packages: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples = int(count)
+        total += samples
+        if not stack.strip():
+            own["(no Python frame)"] += samples
+            packages["(no Python frame)"] += samples
+            continue
+        frames = [re.sub(r" \(.*?/site-packages/", " (", f) for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] += samples
+        own[frames[-1]] += samples
+        packages[_library(frames[-1])] += samples
+    print(f"\nprofile {path}: {total} samples of the carpool worker")
+    print("  largest inclusive shares (below the event loop's trunk):")
+    trunk = max(inclusive.values(), default=0) * 0.99
+    shown = [(frame, samples) for frame, samples in inclusive.most_common() if samples < trunk]
+    for frame, samples in shown[:top]:
+        print(f"    {samples / total:6.1%}  {frame}")
+    print("  largest self shares:")
+    for frame, samples in own.most_common(top // 2):
+        print(f"    {samples / total:6.1%}  {frame}")
+    print("  self shares by package (the leaf frame's):")
+    for package, samples in packages.most_common(top // 2):
+        print(f"    {samples / total:6.1%}  {package}")
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of every workload (2)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per run (5)")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="warm-up seconds per run, 0: none (1)"
+    )
+    parser.add_argument("--connections", type=int, default=32, help="wrk -c (32)")
+    parser.add_argument(
+        "--profile", type=Path, metavar="FILE",
+        help="also py-spy carpool under the GET /grommets/{id} load into FILE (collapsed stacks)",
+    )  # fmt: skip
+    parser.add_argument("--profile-seconds", type=int, default=8, help="py-spy duration (8)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    options = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print(
+            "wrk is not installed. Install it with `apt-get install -y wrk` (Debian/Ubuntu),"
+            " or build it from https://github.com/wg/wrk, then run this again.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        import starlette  # noqa: F401
+    except ImportError:
+        print("Starlette is missing: .venv/bin/pip install -e '.[bench]'", file=sys.stderr)
+        return 2
+
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    with embedded_database() as (data_dir, url):
+        # carpool joins the server (DATA_DIR) and migrates it; the peer connects to its URL.
+        with serve(DATA_DIR=str(data_dir), WEB_CONCURRENCY="1") as carpool, serve_peer(url) as peer:
+            asyncio.run(_seed(carpool))
+            check_same_answers(carpool, peer)
+            print(
+                f"seeded {GROMMETS} grommets and {WIDGETS} widgets of 3 parts; carpool {carpool},"
+                f" peer {peer}; {options.duration:g} s per run, {options.warmup:g} s warm-up"
+            )
+            results = measure(
+                {"carpool": carpool, "peer": peer},
+                url,
+                rounds=options.rounds,
+                seconds=options.duration,
+                warmup=options.warmup,
+                connections=options.connections,
+            )
+            if options.profile is not None:
+                profile(
+                    carpool,
+                    options.profile,
+                    seconds=options.profile_seconds,
+                    connections=options.connections,
+                )
+    met = report(results, connections=options.connections)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 1 if options.check and not met else 0
+
+
+async def _seed(base: str) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        await seed_catalog(client, grommets=GROMMETS, widgets=WIDGETS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
