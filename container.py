@@ -6,7 +6,7 @@ from dependency_injector import containers, providers
 
 from carpool.catalog.seed import seed_demo_rows
 from carpool.data import embedded
-from carpool.data.engine import engine_resource
+from carpool.data.engine import database_resource
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.observability.tracing import tracer_provider_resource
 from carpool.settings import load_settings
@@ -28,16 +28,18 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
-    engine = providers.Resource(
-        engine_resource,
+    # asyncpg pools: the primary's, and the replica's when DATABASE_READ_URL is set.
+    database = providers.Resource(
+        database_resource,
         database_url,
+        read_url=settings.provided.database_read_url,
         pool_size=settings.provided.db_pool_size,
         max_overflow=settings.provided.db_max_overflow,
         pool_timeout_s=settings.provided.db_pool_timeout_s,
     )
 
     unit_of_work = providers.Factory(
-        UnitOfWork, engine, coalesce=settings.provided.coalesce_lookups
+        UnitOfWork, database, coalesce=settings.provided.coalesce_lookups
     )
 
     # None when tracing is off (OTEL_TRACES_EXPORTER unset or none).

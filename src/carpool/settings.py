@@ -25,6 +25,10 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql+asyncpg:// URL; unset means an embedded PostgreSQL under DATA_DIR.",
     )
+    database_read_url: str | None = Field(
+        default=None,
+        description="A read replica's URL: read-only calls go there; unset: the primary.",
+    )
     data_dir: Path = Field(
         default=Path(".data"), description="Where the embedded PostgreSQL lives."
     )
@@ -60,7 +64,7 @@ class Settings(BaseSettings):
         default=True, description="Load a few demo rows into an empty embedded database."
     )
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
     def _asyncpg_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

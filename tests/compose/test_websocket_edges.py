@@ -12,6 +12,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from carpool.data.engine import Database
 from tests.compose.test_websocket import AsgiSocket
 from tests.conftest import count, make_container, wait_for_idle_pool
 from tests.helpers import create_app
@@ -32,7 +33,7 @@ class UnreadSocket(AsgiSocket):
 
 
 async def test_a_client_that_never_reads_makes_the_server_stop_reading(
-    app: Any, client: httpx.AsyncClient, container: Any, engine: AsyncEngine
+    app: Any, client: httpx.AsyncClient, container: Any, engine: Database
 ) -> None:
     limit = container.settings().ws_max_in_flight
     socket = await UnreadSocket(app).open()
@@ -44,7 +45,7 @@ async def test_a_client_that_never_reads_makes_the_server_stop_reading(
     # Answers that cannot go out count as in flight: the server holds at most `limit` of them
     # and one frame ahead, and none holds a database connection while it waits.
     assert socket.read_by_app <= 1 + limit + 1
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert engine.checked_out() == 0
     socket.reading.set()
     received = [await socket.answer() for _ in range(sent)]
     assert sorted(int(answer["id"]) for answer in received) == list(range(sent))
@@ -78,4 +79,4 @@ async def test_a_frame_body_larger_than_a_request_may_send_is_413_as_over_http(
     assert answer["status"] == 413
     assert answer["body"] == over_http.json()
     assert await count(admin_engine, "grommets") == 0
-    assert await wait_for_idle_pool(await roomy_frames.ctx.container.engine()) == 0
+    assert await wait_for_idle_pool(await roomy_frames.ctx.container.database()) == 0

@@ -6,12 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
+from typing import Concatenate, ParamSpec, Protocol, TypeVar, cast
 
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+import asyncpg
 
-from carpool.data.engine import STATS_KEY, QueryStats
+from carpool.data.engine import Database
+from carpool.data.sql import Connection, QueryStats
 from carpool.errors import CommitFailed, Conflict
 
 P = ParamSpec("P")
@@ -37,23 +37,29 @@ class UnitOfWorkClosed(RuntimeError):
 
 
 class UnitOfWork:
-    """One request's database work: lazy, one transaction, serialised between tasks.
+    """One call's database work: lazy, one connection, serialised between tasks.
 
-    No connection is checked out until the first `run`. Every statement goes through
-    `run`, which holds a lock, so handlers running concurrently on the same unit of work
-    (batch items) take turns on its one connection. `finish` commits or rolls back and
-    returns the connection; it is idempotent and always releases.
+    No connection is checked out until the first `run`. A read-write unit runs everything in
+    one transaction; a read-only unit runs each statement on its own on a read-only session
+    (to the replica when there is one), and opens a read-only transaction only if a
+    savepoint is asked for. Every statement goes through `run`, which holds a lock, so
+    handlers running concurrently on the same unit of work (batch items) take turns on its
+    one connection. `finish` commits or rolls back what is open and returns the connection;
+    it is idempotent and always releases.
 
     It also owns the loaders of its work (`loader`), so that lookups of concurrent handlers
     coalesce; `coalesce` tells the loaders whether to (off only to measure the difference).
     """
 
-    def __init__(self, engine: AsyncEngine, *, read_only: bool, coalesce: bool = True) -> None:
+    def __init__(self, database: Database, *, read_only: bool, coalesce: bool = True) -> None:
         self.read_only = read_only
         self.coalesce = coalesce
         self.stats = QueryStats()
-        self._engine = engine
-        self._conn: AsyncConnection | None = None
+        self._database = database
+        self._pool: asyncpg.Pool | None = None
+        self._conn: Connection | None = None
+        self._in_transaction = False
+        self._savepoints = 0
         self._lock = asyncio.Lock()
         self._finished = False  # no new work once finishing has begun
         self._released = False  # finish has completed: the connection (if any) is back
@@ -78,11 +84,16 @@ class UnitOfWork:
 
     async def run(
         self,
-        query: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
+        query: Callable[Concatenate[Connection, P], Awaitable[T]],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run `query(connection, *args, **kwargs)` inside this unit's transaction.
+        """Run `query(connection, *args, **kwargs)` as part of this unit.
+
+        A read-write unit runs it inside its transaction (begun READ WRITE before its first
+        statement); a read-only unit runs each statement on its own, on a session that is
+        read-only by default (no BEGIN, no ROLLBACK: under READ COMMITTED each statement takes
+        its own snapshot either way, and none can write).
 
         A statement that loses a race with another transaction (deadlock, serialization
         failure) raises Conflict: the client may retry, it is not a server fault.
@@ -91,7 +102,7 @@ class UnitOfWork:
             conn = await self._connection()
             try:
                 return await query(conn, *args, **kwargs)
-            except DBAPIError as exc:
+            except asyncpg.PostgresError as exc:
                 if _sqlstate(exc).startswith(_LOST_RACE_SQLSTATE_PREFIX):
                     raise Conflict(
                         "This request lost a race with another transaction (deadlock or"
@@ -123,8 +134,14 @@ class UnitOfWork:
         """
         async with self._lock:
             conn = await self._connection()
-            nested = await conn.begin_nested()
-        point = Savepoint(self, nested)
+            if not self._in_transaction:
+                # A read-only unit runs without a transaction until it needs a savepoint.
+                await conn.raw.execute("BEGIN")
+                self._in_transaction = True
+            self._savepoints += 1
+            name = f"carpool_{self._savepoints}"
+            await conn.raw.execute(f"SAVEPOINT {name}")
+        point = Savepoint(self, conn, name)
         try:
             yield point
         except BaseException:
@@ -152,29 +169,31 @@ class UnitOfWork:
             if conn is None:
                 return
             try:
-                if commit:
-                    await conn.commit()
-                else:
-                    await conn.rollback()
-            except DBAPIError as exc:
+                if self._in_transaction:
+                    await conn.raw.execute("COMMIT" if commit else "ROLLBACK")
+            except asyncpg.PostgresError as exc:
                 raise _commit_failed(exc) from exc
             finally:
-                await conn.close()
+                self._in_transaction = False
+                assert self._pool is not None
+                await self._pool.release(conn.raw)
 
-    async def _connection(self) -> AsyncConnection:
+    async def _connection(self) -> Connection:
         if self._finished:
             raise UnitOfWorkClosed("this unit of work has already finished")
         if self._conn is None:
-            conn = await self._engine.connect()
+            database = self._database
+            pool, raw = await database.acquire(read_only=self.read_only)
             try:
-                if self.read_only:
-                    await conn.execution_options(postgresql_readonly=True)
-                conn.sync_connection.info[STATS_KEY] = self.stats  # type: ignore[union-attr]
-                await conn.begin()
+                if not self.read_only:
+                    # Sessions are read-only by default; this unit's transaction may write.
+                    await raw.execute("BEGIN READ WRITE")
+                    self._in_transaction = True
             except BaseException:
-                await conn.close()
+                await pool.release(raw)
                 raise
-            self._conn = conn
+            self._pool = pool
+            self._conn = Connection(raw, self.stats, database.tracer)
         return self._conn
 
 
@@ -195,7 +214,7 @@ class Work:
 
     @property
     def read_only(self) -> bool:
-        """Whether the unit's transaction refuses writes."""
+        """Whether the unit refuses writes."""
         return self._unit.read_only
 
     @property
@@ -215,11 +234,11 @@ class Work:
 
     async def run(
         self,
-        query: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
+        query: Callable[Concatenate[Connection, P], Awaitable[T]],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """`UnitOfWork.run`: `query(connection, ...)` inside the unit's transaction."""
+        """`UnitOfWork.run`: `query(connection, ...)` as part of the unit."""
         return await self._unit.run(query, *args, **kwargs)
 
     def loader(self, name: str, make: Callable[[Work], L]) -> L:
@@ -247,9 +266,10 @@ class Work:
 class Savepoint:
     """A SAVEPOINT inside a unit of work, kept or undone exactly once."""
 
-    def __init__(self, uow: UnitOfWork, nested: Any) -> None:
+    def __init__(self, uow: UnitOfWork, conn: Connection, name: str) -> None:
         self._uow = uow
-        self._nested = nested
+        self._raw = conn.raw
+        self._name = name
         self._done = False
         self.undone = False
 
@@ -258,7 +278,7 @@ class Savepoint:
         if not self._done:
             self._done = True
             async with self._uow._lock:
-                await self._nested.commit()
+                await self._raw.execute(f"RELEASE SAVEPOINT {self._name}")
 
     async def undo(self) -> None:
         """Roll back to the savepoint: its writes are gone, the transaction goes on."""
@@ -267,17 +287,17 @@ class Savepoint:
             self.undone = True
             async with self._uow._lock:
                 try:
-                    await self._nested.rollback()
+                    await self._raw.execute(f"ROLLBACK TO SAVEPOINT {self._name}")
                 finally:
                     # What was loaded since the savepoint may show writes that are now gone.
                     self._uow.forget_loaded()
 
 
-def _sqlstate(exc: DBAPIError) -> str:
-    return str(getattr(exc.orig, "sqlstate", "") or getattr(exc.orig, "pgcode", "") or "")
+def _sqlstate(exc: asyncpg.PostgresError) -> str:
+    return str(getattr(exc, "sqlstate", "") or "")
 
 
-def _commit_failed(exc: DBAPIError) -> CommitFailed:
+def _commit_failed(exc: asyncpg.PostgresError) -> CommitFailed:
     conflict = _sqlstate(exc).startswith(_CONFLICT_SQLSTATE_PREFIXES)
     detail = (
         "The transaction could not be committed because it conflicts with the database state;"
