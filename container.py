@@ -6,7 +6,7 @@ from dependency_injector import containers, providers
 
 from carpool.catalog.seed import seed_demo_rows
 from carpool.data import embedded
-from carpool.data.engine import database_resource
+from carpool.data.engine import Database, pools_resource
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.observability.tracing import tracer_provider_resource
 from carpool.settings import load_settings
@@ -28,14 +28,20 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
-    # asyncpg pools: the primary's, and the replica's when DATABASE_READ_URL is set.
-    database = providers.Resource(
-        database_resource,
+    # The database exists before its pools, so a unit of work is made without an await
+    # (an async dependency would cost an asyncio.gather per call).
+    database = providers.Singleton(
+        Database, acquire_timeout_s=settings.provided.db_pool_timeout_s
+    )
+
+    # Its asyncpg pools: the primary's, and the replica's when DATABASE_READ_URL is set.
+    database_pools = providers.Resource(
+        pools_resource,
+        database,
         database_url,
         read_url=settings.provided.database_read_url,
         pool_size=settings.provided.db_pool_size,
         max_overflow=settings.provided.db_max_overflow,
-        pool_timeout_s=settings.provided.db_pool_timeout_s,
     )
 
     unit_of_work = providers.Factory(

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import os
 import random
 import re
@@ -62,6 +63,7 @@ class Measured:
     rate: float  # requests (or frames) per second
     errors: int  # non-2xx answers, socket errors and timeouts
     note: str = ""
+    cpu_us: float = 0.0  # the server process's CPU time per request (or frame), in µs
 
 
 # Each group runs back to back; its order flips every round (carpool first, then peer first).
@@ -249,6 +251,12 @@ async def database_sessions(database_url: str) -> int:
         await conn.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     bases: dict[str, str],
     database_url: str,
@@ -259,6 +267,7 @@ def measure(
     connections: int,
 ) -> dict[str, list[Measured]]:
     results: dict[str, list[Measured]] = collections.defaultdict(list)
+    pids = {base: server_pid(base) for base in bases.values()}
     for round_no in range(rounds):
         print(f"-- round {round_no + 1}/{rounds}", flush=True)
         for group in GROUPS:
@@ -268,17 +277,26 @@ def measure(
                     if warmup:
                         asyncio.run(websocket_frames(base, seconds=warmup))
                     before = asyncio.run(database_sessions(database_url))
+                    cpu = cpu_seconds(pids[base])
                     result = asyncio.run(websocket_frames(base, seconds=seconds))
                 else:
                     if warmup:
                         wrk(base, run, seconds=warmup, connections=connections)
                     before = asyncio.run(database_sessions(database_url))
+                    cpu = cpu_seconds(pids[base])
                     result = wrk(base, run, seconds=seconds, connections=connections)
+                # CPU per call does not depend on how much of the machine others take.
+                used = cpu_seconds(pids[base]) - cpu
+                result = dataclasses.replace(result, cpu_us=used * 1e6 / (result.rate * seconds))
                 # A pool that opens and closes connections under load pays a backend each time.
                 opened = asyncio.run(database_sessions(database_url)) - before - 1
                 flag = f"  ({result.errors} ERRORS)" if result.errors else ""
                 notes = ", ".join(filter(None, [f"{opened} new DB connections", result.note]))
-                print(f"   {run.key:<15} {result.rate:>9.1f}/s  ({notes}){flag}", flush=True)
+                print(
+                    f"   {run.key:<15} {result.rate:>9.1f}/s  {result.cpu_us:>7.0f} µs server CPU"
+                    f" per call  ({notes}){flag}",
+                    flush=True,
+                )
                 results[run.key].append(result)
     return results
 
@@ -380,6 +398,10 @@ def report(results: dict[str, list[Measured]], *, connections: int) -> bool:
         status = "" if target is None else ("met" if met else "MISSED")
         spread = f"{min(values):.2f}-{max(values):.2f}x"
         print(f"  {column[0].label:<46} {spread:>13} {aim:>10} {status}")
+    print("\nserver CPU per call, µs (min-max over rounds; independent of the machine's load):")
+    for key, runs in results.items():
+        cpu = [m.cpu_us for m in runs]
+        print(f"  {key:<15} {min(cpu):>7.0f}-{max(cpu):<7.0f}")
     errors = {key: sum(m.errors for m in runs) for key, runs in results.items()}
     if any(errors.values()):
         print(f"\nWARNING: errors (non-2xx, socket errors, timeouts) during runs: {errors}")

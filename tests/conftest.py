@@ -95,7 +95,7 @@ async def client(
 @pytest.fixture(scope="session")
 async def engine(app: Any, container: Container) -> AsyncEngine:
     """The app's own database (its asyncpg pools, to inspect them)."""
-    resolved: Database = await container.database()
+    resolved: Database = container.database()
     return resolved
 
 
@@ -130,7 +130,7 @@ async def open_uow(container: Container, engine: Database) -> AsyncIterator[Open
     opened: list[UnitOfWork] = []
 
     async def open_one(**overrides: Any) -> UnitOfWork:
-        uow: UnitOfWork = await container.unit_of_work(read_only=False, **overrides)
+        uow: UnitOfWork = container.unit_of_work(read_only=False, **overrides)
         opened.append(uow)
         return uow
 

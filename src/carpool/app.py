@@ -28,8 +28,41 @@ if TYPE_CHECKING:  # the package never imports the composition root at run time
     from container import Container
 
 
+_REQUEST_EVENT = "http.lifecycle.request"
+
+
+async def _nothing() -> None:
+    return None
+
+
 class CarpoolApp(Sanic[Any, Any]):
-    """Sanic, running each request inside its server span when tracing is on."""
+    """Sanic, running each request inside its server span when tracing is on.
+
+    Sanic's ASGI adapter dispatches the `http.lifecycle.request` signal for every request,
+    even when nothing listens (TouchUp removes such dispatches from the HTTP server's path,
+    not from the ASGI one); looking up and failing to find a listener cost about a tenth of
+    a one-row GET. With no listener, the dispatch is skipped.
+    """
+
+    __slots__ = ("_request_event_heard",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._request_event_heard: bool | None = None  # settled once the router is final
+        super().__init__(*args, **kwargs)
+
+    def dispatch(self, event: str, **kwargs: Any) -> Any:
+        if event == _REQUEST_EVENT and not self._hears_request_event():
+            return _nothing()
+        return super().dispatch(event, **kwargs)
+
+    def _hears_request_event(self) -> bool:
+        heard = self._request_event_heard
+        if heard is None:
+            if not self.signal_router.finalized:
+                return True  # listeners may still come: dispatch as Sanic would
+            names = {route.name for route in self.signal_router.routes}
+            heard = self._request_event_heard = _REQUEST_EVENT in names
+        return heard
 
     async def handle_request(self, request: Request) -> None:
         traced: tracing.RequestTracing | None = getattr(self.ctx, "tracing", None)

@@ -46,7 +46,7 @@ async def http(upstream_app: Any, inventory: FakeInventory) -> AsyncIterator[htt
     transport = httpx.ASGITransport(app=upstream_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as client:
         yield client
-    engine: Database = await upstream_app.ctx.container.database()
+    engine: Database = upstream_app.ctx.container.database()
     assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
 
 

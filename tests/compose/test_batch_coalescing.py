@@ -240,7 +240,7 @@ async def test_a_failed_non_atomic_items_savepoint_leaves_no_stale_cache(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             _, answer = await batch(client, envelope)
-        assert await wait_for_idle_pool(await container.database()) == 0
+        assert await wait_for_idle_pool(container.database()) == 0
     items = by_id(answer)
     assert items["doomed"]["status"] == 409
     assert answer["committed"] is True

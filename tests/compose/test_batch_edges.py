@@ -221,7 +221,7 @@ async def edge_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClien
     app.blueprint(probe_routes.blueprint)
     app.blueprint(edge_routes)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        engine = await container.database()
+        engine = container.database()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://edge") as http:
             yield http, engine

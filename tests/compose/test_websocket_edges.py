@@ -79,4 +79,4 @@ async def test_a_frame_body_larger_than_a_request_may_send_is_413_as_over_http(
     assert answer["status"] == 413
     assert answer["body"] == over_http.json()
     assert await count(admin_engine, "grommets") == 0
-    assert await wait_for_idle_pool(await roomy_frames.ctx.container.database()) == 0
+    assert await wait_for_idle_pool(roomy_frames.ctx.container.database()) == 0

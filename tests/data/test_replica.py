@@ -102,7 +102,7 @@ async def replicated(pair: Pair) -> AsyncIterator[tuple[httpx.AsyncClient, Datab
     app = create_app(container)
     app.blueprint(probe_routes.blueprint)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        database: Database = await container.database()
+        database: Database = container.database()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as http:
             yield http, database

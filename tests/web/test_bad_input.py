@@ -103,7 +103,7 @@ async def small_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClie
     container = make_container(database_url, request_max_bytes=SMALL_LIMIT)
     application = create_app(container)
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
-        engine: Database = await container.database()
+        engine: Database = container.database()
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://small.test") as http:
             yield http, engine

@@ -55,7 +55,7 @@ async def odd_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient
     application = create_app(container)
     application.blueprint(odd)
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
-        engine: Database = await container.database()
+        engine: Database = container.database()
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://odd.test") as http:
             yield http, engine

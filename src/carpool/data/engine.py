@@ -9,7 +9,7 @@ import asyncpg
 
 from carpool.data.sql import QueryStats, StatementTracer
 
-__all__ = ["Database", "QueryStats", "asyncpg_dsn", "database_resource", "open_database"]
+__all__ = ["Database", "QueryStats", "asyncpg_dsn", "open_database", "pools_resource"]
 
 # Every session starts read-only: a statement outside a transaction the unit of work opened
 # READ WRITE cannot write. Sent in the startup packet, so it costs no round trip.
@@ -37,29 +37,32 @@ class Database:
 
     Without a replica the read pool is the primary's pool: every session is read-only by
     default, and a unit that writes opens its transaction READ WRITE. With
-    `DATABASE_READ_URL`, read-only units go to the replica's pool instead. No connection is
-    opened until a unit first needs one.
+    `DATABASE_READ_URL`, read-only units go to the replica's pool instead. The object exists
+    before its pools (so that making a unit of work needs no await); `open` makes them, and
+    no connection is opened until a unit first needs one.
     """
 
-    def __init__(
-        self,
-        primary: asyncpg.Pool,
-        *,
-        replica: asyncpg.Pool | None = None,
-        acquire_timeout_s: float,
-        database_name: str | None = None,
-    ) -> None:
-        self.primary = primary
-        self.replica = replica
+    def __init__(self, *, acquire_timeout_s: float) -> None:
+        self.primary: asyncpg.Pool | None = None
+        self.replica: asyncpg.Pool | None = None
         self.acquire_timeout_s = acquire_timeout_s
-        self.database_name = database_name
+        self.database_name: str | None = None
         self.tracer: StatementTracer | None = None
         self.checkouts = 0  # connections handed to units of work so far (tests watch it)
+
+    async def open(self, url: str, *, read_url: str | None = None, max_size: int) -> None:
+        """Make the pools for `url` (and the replica at `read_url`); they connect on first use."""
+        self.database_name = _database_name(url)
+        self.primary = await make_pool(url, max_size=max_size)
+        if read_url:
+            self.replica = await make_pool(read_url, max_size=max_size)
 
     def pool_for(self, *, read_only: bool) -> asyncpg.Pool:
         """Where a unit of work gets its connection."""
         if read_only and self.replica is not None:
             return self.replica
+        if self.primary is None:
+            raise RuntimeError("the database is not open (the container's resources start it)")
         return self.primary
 
     async def acquire(self, *, read_only: bool) -> tuple[asyncpg.Pool, asyncpg.Connection]:
@@ -76,9 +79,9 @@ class Database:
 
     async def close(self, *, grace_s: float = 10.0) -> None:
         """Close every pool: checked-out connections get `grace_s` to come back, then are cut."""
-        for pool in (self.primary, self.replica):
-            if pool is None:
-                continue
+        pools = [pool for pool in (self.primary, self.replica) if pool is not None]
+        self.primary = self.replica = None
+        for pool in pools:
             try:
                 await asyncio.wait_for(pool.close(), grace_s)
             except TimeoutError:
@@ -103,33 +106,26 @@ def make_pool(url: str, *, max_size: int) -> asyncpg.Pool:
 async def open_database(
     url: str, *, read_url: str | None = None, max_size: int, acquire_timeout_s: float
 ) -> Database:
-    """The pools for `url` (and the replica at `read_url`); they connect on first use."""
-    primary = await make_pool(url, max_size=max_size)
-    replica = await make_pool(read_url, max_size=max_size) if read_url else None
-    return Database(
-        primary,
-        replica=replica,
-        acquire_timeout_s=acquire_timeout_s,
-        database_name=_database_name(url),
-    )
+    """A Database with its pools made for `url` (and the replica at `read_url`)."""
+    database = Database(acquire_timeout_s=acquire_timeout_s)
+    await database.open(url, read_url=read_url, max_size=max_size)
+    return database
 
 
-async def database_resource(
+async def pools_resource(
+    database: Database,
     url: str,
     *,
     read_url: str | None = None,
     pool_size: int,
     max_overflow: int,
-    pool_timeout_s: float,
 ) -> AsyncIterator[Database]:
-    """Container resource: the pools for the worker's life, closed at shutdown.
+    """Container resource: `database`'s pools for the worker's life, closed at shutdown.
 
     A pool holds at most `pool_size + max_overflow` connections; idle ones close by themselves
     after five minutes (asyncpg's default), and none is opened before a unit needs one.
     """
-    database = await open_database(
-        url, read_url=read_url, max_size=pool_size + max_overflow, acquire_timeout_s=pool_timeout_s
-    )
+    await database.open(url, read_url=read_url, max_size=pool_size + max_overflow)
     try:
         yield database
     finally:

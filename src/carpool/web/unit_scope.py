@@ -15,7 +15,8 @@ from sanic.response import BaseHTTPResponse
 from carpool.data.unit_of_work import UnitOfWork, Work
 from carpool.web.errors import problem_for
 
-UnitOfWorkFactory = Callable[..., Awaitable[UnitOfWork]]
+# The container's Factory: a new unit per call (an awaitable one only if overridden so).
+UnitOfWorkFactory = Callable[..., UnitOfWork | Awaitable[UnitOfWork]]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SERVER_TIMING = "server-timing"
 
@@ -52,7 +53,8 @@ async def unit_scope(factory: UnitOfWorkFactory, *, method: str) -> AsyncIterato
     Leaving the block without `finish` (an exception, a cancellation, a client gone) rolls
     back and releases the connection, even if cancelled again meanwhile.
     """
-    unit = await factory(read_only=method in SAFE_METHODS)
+    made = factory(read_only=method in SAFE_METHODS)
+    unit = made if isinstance(made, UnitOfWork) else await made
     try:
         yield UnitScope(unit)
     finally:
