@@ -230,6 +230,11 @@ async def dispatch_subrequest(parent: Request, sub: SubRequest, work: Work) -> S
     hooks: list[SubrequestHook] = getattr(app.ctx, "subrequest_hooks", [])
     if not hooks:
         return _answer(sub, await _call_route(app, request))
+    if len(hooks) == 1:  # the usual case (the request log): no exit stack to build per item
+        async with hooks[0](request):
+            result = _answer(sub, await _call_route(app, request))
+            request.ctx.subresponse = result
+        return result
     async with AsyncExitStack() as stack:
         for hook in hooks:
             await stack.enter_async_context(hook(request))
