@@ -82,6 +82,15 @@ class UnitOfWork:
         """Whether a connection is checked out right now."""
         return self._conn is not None
 
+    @property
+    def finishes_at_once(self) -> bool:
+        """Whether `finish` has nothing to wait for but the pool's own (shielded) release.
+
+        True when no statement is running and no transaction is open: then no cancellation
+        can leave the connection out, and the caller needs no shield of its own.
+        """
+        return not self._lock.locked() and not self._in_transaction
+
     async def run(
         self,
         query: Callable[Concatenate[Connection, P], Awaitable[T]],

@@ -69,6 +69,11 @@ async def _finish_shielded(unit: UnitOfWork, *, commit: bool) -> None:
     A shielded loader fetch may still hold the unit's connection; if a second cancellation
     (a server shutting down) abandoned the wait, the connection would leak.
     """
+    if unit.finishes_at_once:
+        # Nothing to send and nobody to wait for (a read-only unit, or none checked out):
+        # asyncpg's release is shielded itself, and a task per call costs a tenth of a GET.
+        await unit.finish(commit=commit)
+        return
     finishing = asyncio.ensure_future(unit.finish(commit=commit))
     finishing.add_done_callback(_outcome_seen)
     # Cancelled meanwhile, the caller stops waiting; the shielded task still completes.
