@@ -44,9 +44,12 @@ class Container(containers.DeclarativeContainer):
         max_overflow=settings.provided.db_max_overflow,
     )
 
-    unit_of_work = providers.Factory(
-        UnitOfWork, database, coalesce=settings.provided.coalesce_lookups
+    # Read once: a `settings.provided...` argument would be resolved again for every unit.
+    coalesce_lookups = providers.Singleton(
+        lambda settings: bool(settings.coalesce_lookups), settings
     )
+
+    unit_of_work = providers.Factory(UnitOfWork, database, coalesce=coalesce_lookups)
 
     # None when tracing is off (OTEL_TRACES_EXPORTER unset or none).
     tracer_provider = providers.Resource(

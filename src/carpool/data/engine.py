@@ -68,8 +68,12 @@ class Database:
     async def acquire(self, *, read_only: bool) -> tuple[asyncpg.Pool, asyncpg.Connection]:
         """A connection (and the pool it must go back to), waiting at most the pool timeout."""
         pool = self.pool_for(read_only=read_only)
-        async with asyncio.timeout(self.acquire_timeout_s):
+        if pool.get_idle_size():
+            # An idle connection is waiting: acquiring does not wait, so no timer is armed.
             conn = await pool.acquire()
+        else:
+            async with asyncio.timeout(self.acquire_timeout_s):
+                conn = await pool.acquire()
         self.checkouts += 1
         return pool, conn
 
