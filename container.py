@@ -31,7 +31,9 @@ class Container(containers.DeclarativeContainer):
     # The database exists before its pools, so a unit of work is made without an await
     # (an async dependency would cost an asyncio.gather per call).
     database = providers.Singleton(
-        Database, acquire_timeout_s=settings.provided.db_pool_timeout_s
+        Database,
+        acquire_timeout_s=settings.provided.db_pool_timeout_s,
+        statement_cache_size=settings.provided.db_statement_cache_size,
     )
 
     # Its asyncpg pools: the primary's, and the replica's when DATABASE_READ_URL is set.

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=1000)
     db_max_overflow: int = Field(default=10, ge=0, le=1000)
     db_pool_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    db_statement_cache_size: int = Field(
+        default=100,
+        ge=0,
+        le=100_000,
+        description="Prepared statements kept per connection; 0 behind PgBouncer < 1.21.",
+    )
     request_max_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     access_log: bool = False

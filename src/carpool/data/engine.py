@@ -42,8 +42,9 @@ class Database:
     no connection is opened until a unit first needs one.
     """
 
-    def __init__(self, *, acquire_timeout_s: float) -> None:
+    def __init__(self, *, acquire_timeout_s: float, statement_cache_size: int = 100) -> None:
         self.primary: asyncpg.Pool | None = None
+        self.statement_cache_size = statement_cache_size
         self.replica: asyncpg.Pool | None = None
         self.acquire_timeout_s = acquire_timeout_s
         self.database_name: str | None = None
@@ -53,9 +54,10 @@ class Database:
     async def open(self, url: str, *, read_url: str | None = None, max_size: int) -> None:
         """Make the pools for `url` (and the replica at `read_url`); they connect on first use."""
         self.database_name = _database_name(url)
-        self.primary = await make_pool(url, max_size=max_size)
+        cache = self.statement_cache_size
+        self.primary = await make_pool(url, max_size=max_size, statement_cache_size=cache)
         if read_url:
-            self.replica = await make_pool(read_url, max_size=max_size)
+            self.replica = await make_pool(read_url, max_size=max_size, statement_cache_size=cache)
 
     def pool_for(self, *, read_only: bool) -> asyncpg.Pool:
         """Where a unit of work gets its connection."""
@@ -96,12 +98,13 @@ def _in_use(pool: asyncpg.Pool) -> int:
     return int(pool.get_size() - pool.get_idle_size())
 
 
-def make_pool(url: str, *, max_size: int) -> asyncpg.Pool:
+def make_pool(url: str, *, max_size: int, statement_cache_size: int = 100) -> asyncpg.Pool:
     """An unopened pool of read-only-by-default sessions, reset-free on release."""
     return asyncpg.create_pool(
         asyncpg_dsn(url),
         min_size=0,
         max_size=max_size,
+        statement_cache_size=statement_cache_size,
         server_settings=_READ_ONLY_SESSION,
         reset=_keep_clean_connection,
     )
