@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
@@ -122,10 +123,23 @@ def as_response(answer: SubResponse) -> BaseHTTPResponse:
     )
 
 
+# What items inherit from each outer request, worked out once per outer request, not per item.
+_inherited: weakref.WeakKeyDictionary[Request, list[tuple[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _inherited_headers(parent: Request) -> list[tuple[str, str]]:
+    found = _inherited.get(parent)
+    if found is None:
+        found = _inherited[parent] = [
+            (name, value) for name, value in parent.headers.items() if name not in _NOT_INHERITED
+        ]
+    return found
+
+
 def _headers(parent: Request, sub: SubRequest) -> Header:
-    headers = Header(
-        (name, value) for name, value in parent.headers.items() if name not in _NOT_INHERITED
-    )
+    headers = Header(_inherited_headers(parent))
     for name, value in sub.headers.items():
         headers[name.lower()] = value
     if sub.body is not None and "content-type" not in headers:
@@ -141,8 +155,7 @@ def _synthetic_request(parent: Request, sub: SubRequest, path: str, work: Work) 
     request.body = sub.body or b""
     request.conn_info = parent.conn_info
     # Whatever the outer request's middleware established (identity, request id) carries over.
-    for name, value in vars(parent.ctx).items():
-        setattr(request.ctx, name, value)
+    vars(request.ctx).update(vars(parent.ctx))
     request.ctx.uow = work
     request.ctx.parent_request = parent
     return request
