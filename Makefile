@@ -17,9 +17,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Server limits (docs/deployment.md): idle keep-alive connections close after 5 s; at most
+# 1000 connections per worker (past it uvicorn answers 503); in-flight calls get 25 s at
+# SIGTERM, then roll back; h11 headers at most 16 KiB. Request bodies: REQUEST_MAX_BYTES
+# and REQUEST_READ_TIMEOUT_S (the app). Incomplete headers: the proxy's to time out.
+UVICORN_LIMITS ?= --timeout-keep-alive 5 --limit-concurrency 1000 \
+	--timeout-graceful-shutdown 25 --h11-max-incomplete-event-size 16384
+# One directory for every worker's metrics, emptied at each start (prometheus-client).
+METRICS_DIR ?= $(CURDIR)/.data/metrics
+
 ## Serve the app on $(HOST):$(PORT); with no DATABASE_URL, on an embedded PostgreSQL under .data/.
 run: $(STAMP)
-	$(BIN)/uvicorn asgi:app --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
+	rm -rf "$(METRICS_DIR)" && mkdir -p "$(METRICS_DIR)"
+	PROMETHEUS_MULTIPROC_DIR="$(METRICS_DIR)" $(BIN)/uvicorn asgi:app --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log \
+		$(UVICORN_LIMITS)
 
 ## Lint, type-check and run the whole suite (TEST_DATABASE_URL, or a throwaway embedded PostgreSQL).
 test: $(STAMP) lint

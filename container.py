@@ -69,5 +69,8 @@ class Container(containers.DeclarativeContainer):
     )
 
     inventory = providers.Factory(
-        inventory.InventoryClient, http_client, base_url=settings.provided.inventory_url
+        inventory.InventoryClient,
+        http_client,
+        base_url=settings.provided.inventory_url,
+        max_bytes=settings.provided.upstream_max_bytes,
     )

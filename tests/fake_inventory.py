@@ -15,7 +15,10 @@ class FakeInventory:
     """`GET /stock/{grommet_id}` answering from `stock`, or as `mode` says.
 
     Modes: "ok", "slow" (answers only after `release` is set), "error" (500),
-    "bad-json", "wrong-shape". Every request's headers are kept in `seen`.
+    "bad-json", "wrong-shape", "huge" (streams HUGE_BYTES of JSON, counting what it
+    managed to send in `sent`), "huge-declared" (a Content-Length of HUGE_BYTES, little
+    sent) and "trickle" (a byte every 50 ms, for ever). Every request's headers are kept
+    in `seen`.
     """
 
     stock: dict[int, int] = field(default_factory=dict)
@@ -26,6 +29,7 @@ class FakeInventory:
     max_in_flight: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
     url: str = ""
+    sent: int = 0
 
     def reset(self) -> None:
         self.stock.clear()
@@ -33,6 +37,7 @@ class FakeInventory:
         self.delay_s = 0.0
         self.seen.clear()
         self.max_in_flight = 0
+        self.sent = 0
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         grommet_id = int(request.match_info["grommet_id"])
@@ -47,6 +52,8 @@ class FakeInventory:
                 return web.Response(status=500, text="inventory is on fire")
             if self.mode == "bad-json":
                 return web.Response(text="{not json", content_type="application/json")
+            if self.mode in STREAMING:
+                return await STREAMING[self.mode](self, request, grommet_id)
             if self.mode == "wrong-shape":
                 return web.json_response({"grommet_id": grommet_id, "available": -3})
             available = self.stock.get(grommet_id)
@@ -55,6 +62,58 @@ class FakeInventory:
             return web.json_response({"grommet_id": grommet_id, "available": available})
         finally:
             self.in_flight -= 1
+
+
+HUGE_BYTES = 64 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+async def _huge(fake: FakeInventory, request: web.Request, grommet_id: int) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "application/json"})
+    await response.prepare(request)
+    padding = b" " * _CHUNK
+    try:
+        await response.write(b'{"grommet_id": %d, "pad": "' % grommet_id)
+        while fake.sent < HUGE_BYTES:
+            await response.write(padding)
+            fake.sent += len(padding)
+        await response.write(b'", "available": 1}')
+    except (ConnectionError, RuntimeError):
+        pass  # the client stopped reading and went away: what we wanted to see
+    return response
+
+
+async def _huge_declared(
+    fake: FakeInventory, request: web.Request, grommet_id: int
+) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "application/json"})
+    response.content_length = HUGE_BYTES
+    await response.prepare(request)
+    try:
+        await response.write(b"{")
+        fake.sent += 1
+        await asyncio.sleep(5)
+    except (ConnectionError, RuntimeError):
+        pass
+    return response
+
+
+async def _trickle(
+    fake: FakeInventory, request: web.Request, grommet_id: int
+) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "application/json"})
+    await response.prepare(request)
+    try:
+        for _ in range(1000):
+            await response.write(b" ")
+            fake.sent += 1
+            await asyncio.sleep(0.05)
+    except (ConnectionError, RuntimeError):
+        pass
+    return response
+
+
+STREAMING = {"huge": _huge, "huge-declared": _huge_declared, "trickle": _trickle}
 
 
 @asynccontextmanager

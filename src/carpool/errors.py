@@ -63,6 +63,18 @@ class Unavailable(AppError):
     """Something the request needs is not there right now (not configured, not reachable)."""
 
 
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached (down, restarting, connection lost): a 503 to retry."""
+
+    retry_after_s = 2
+
+
+class DatabaseBusy(Unavailable):
+    """No database connection was free in time: a 503 to retry soon."""
+
+    retry_after_s = 1
+
+
 class UpstreamFailed(AppError):
     """A service carpool called answered with an error or with something unreadable."""
 

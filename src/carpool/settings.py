@@ -42,6 +42,18 @@ class Settings(BaseSettings):
         description="Prepared statements kept per connection; 0 behind PgBouncer < 1.21.",
     )
     request_max_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    request_read_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request body may take to arrive (408 past it).",
+    )
+    json_max_depth: int = Field(
+        default=64,
+        ge=2,
+        le=200,
+        description="Deepest nesting of arrays and objects in a body, an item body or a frame.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     access_log: bool = False
     batch_max_items: int = Field(default=50, ge=1, le=10_000)
@@ -59,6 +71,16 @@ class Settings(BaseSettings):
     )
     upstream_timeout_s: float = Field(default=5.0, gt=0, le=600)
     upstream_max_connections: int = Field(default=100, ge=1, le=10_000)
+    upstream_max_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=1_073_741_824,
+        description="Largest upstream answer read (incrementally); 502 past it.",
+    )
+    metrics_scope: str | None = Field(
+        default=None,
+        description="The scope a caller of /metrics needs; unset = public (no identity).",
+    )
     request_log: bool = Field(default=True, description="One JSON log line per request and item.")
     otel_traces_exporter: str = Field(
         default="none", description="Tracing exporters (none, otlp, console); none = tracing off."
@@ -81,6 +103,11 @@ class Settings(BaseSettings):
         if not value.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
         return value
+
+    @field_validator("metrics_scope")
+    @classmethod
+    def _scope_or_public(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("inventory_url")
     @classmethod

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from carpool.data.engine import Database, open_database
 from carpool.data.sql import Connection
 from carpool.data.unit_of_work import UnitOfWork
-from carpool.errors import CommitFailed
+from carpool.errors import CommitFailed, DatabaseUnavailable
 
 
 @pytest.fixture
@@ -195,3 +195,24 @@ async def test_the_app_pool_is_idle_and_outside_any_transaction_after_requests(
             .all()
         )
     assert states == []
+
+
+async def test_a_session_the_server_ended_is_a_503_and_never_goes_back_to_the_pool(
+    database: Database, admin_engine: AsyncEngine
+) -> None:
+    uow = UnitOfWork(database, read_only=True)
+    seen = Seen()
+    await uow.run(seen)
+    pid = seen.raw.get_server_pid()
+    async with admin_engine.connect() as conn:
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with pytest.raises(DatabaseUnavailable):
+        await uow.run(_session_state)
+    await uow.finish(commit=False)
+    # The pool holds one connection: the next unit gets a new session, clean and working.
+    following = UnitOfWork(database, read_only=True)
+    fresh = Seen()
+    await following.run(fresh)
+    assert fresh.raw.get_server_pid() != pid
+    assert (await following.run(_session_state))["read_only"] == "on"
+    await following.finish(commit=False)

@@ -8,7 +8,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,13 +67,18 @@ def _free_port() -> int:
 
 @asynccontextmanager
 async def live_server(
-    app: str, env: Mapping[str, str], *, startup_timeout: float = 60.0
+    app: str,
+    env: Mapping[str, str],
+    *,
+    startup_timeout: float = 60.0,
+    args: Sequence[str] = (),
 ) -> AsyncIterator[LiveServer]:
-    """`uvicorn app` on a free port with `env` added to the environment; stopped on exit."""
+    """`uvicorn app` on a free port with `env` added to the environment and uvicorn's `args`
+    (e.g. `--workers 2`); stopped on exit."""
     port = _free_port()
     with tempfile.NamedTemporaryFile(prefix="carpool-uvicorn-", suffix=".log") as log:
         command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+        command += ["--port", str(port), "--no-access-log", "--log-level", "warning", *args]
         process = await asyncio.create_subprocess_exec(
             *command,
             cwd=ROOT,

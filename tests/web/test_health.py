@@ -59,8 +59,9 @@ async def test_ready_is_a_503_problem_when_the_database_is_unreachable(database_
     async with app_on(down.render_as_string(hide_password=False)) as http:
         ready = await http.get("/ready")
         health = await http.get("/health")
-    body = assert_problem(ready, 503, "unavailable")
-    assert body["detail"] == "The database is not reachable."
+    body = assert_problem(ready, 503, "database-unavailable")
+    assert body["detail"] == "The database is unreachable."
+    assert ready.headers["retry-after"] == "2"
     assert health.status_code == 200, "liveness does not depend on the database"
 
 

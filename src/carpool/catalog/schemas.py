@@ -15,9 +15,10 @@ from pydantic import (
 )
 
 from carpool.catalog.models import DIAMETER_MAX_MM, ID_MAX, MATERIAL_MAX, NAME_MAX, QUANTITY_MAX
+from carpool.web.inputs import pattern_rule
 
 # PostgreSQL text cannot hold NUL; refusing it here keeps it a 422 instead of a 500.
-_NO_NUL = r"^[^\x00]*$"
+_NO_NUL = pattern_rule(r"^[^\x00]*$", "String must not contain NUL characters")
 
 
 def _not_blank(value: str) -> str:

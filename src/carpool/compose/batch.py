@@ -26,11 +26,11 @@ from carpool.compose.references import (
     substitute_text,
 )
 from carpool.data.unit_of_work import Work
-from carpool.errors import TimedOut
+from carpool.errors import Invalid, TimedOut
 from carpool.settings import Settings
 from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Doc, endpoint
 from carpool.web.errors import problem_for
-from carpool.web.inputs import json_body
+from carpool.web.inputs import depth_exceeds, json_body, max_depth, too_deep
 from carpool.web.responses import json_response, problem_response
 
 _FAILED_DEPENDENCY = "urn:carpool:problem:failed-dependency"
@@ -77,14 +77,18 @@ class BatchRun:
         self._uow = uow
         self._slots = [_Slot(item) for item in envelope.items]
         self._by_id = {slot.item.id: slot for slot in self._slots}
+        self._max_depth = max_depth(parent)
         self.failed_at: int | None = None
 
     async def run(self) -> list[tuple[str, SubResponse]]:
         """Every item's answer, in request order."""
+        self._refuse_deep_bodies()
         self._link_dependencies()
         for group in self._groups():
             if self._atomic and self.failed_at is not None:
                 break
+            # A batch of fifty large items must not hold the event loop for all fifty.
+            await asyncio.sleep(0)
             pending = [slot for slot in group if slot.response is None]
             if len(pending) == 1 and not pending[0].item.safe:
                 await self._run_unsafe(pending[0])
@@ -93,10 +97,20 @@ class BatchRun:
             self._note_failure(group)
         return [(slot.item.id, self._final(slot)) for slot in self._slots]
 
+    def _refuse_deep_bodies(self) -> None:
+        """Answer 422 (as the single request would) every item nested past JSON_MAX_DEPTH,
+        before anything walks its body."""
+        for slot in self._slots:
+            if slot.item.has_body and depth_exceeds(slot.item.body, self._max_depth):
+                slot.response = capture(problem_for(too_deep(self._max_depth)))
+                slot.done.set()
+
     def _link_dependencies(self) -> None:
         position = {slot.item.id: index for index, slot in enumerate(self._slots)}
         for index, slot in enumerate(self._slots):
             item = slot.item
+            if slot.response is not None:
+                continue
             refs = {*referenced_ids(item.path), *referenced_ids(item.body)}
             refs.update(ref for value in item.headers.values() for ref in referenced_ids(value))
             for ref in sorted(refs):
@@ -171,6 +185,8 @@ class BatchRun:
             return _failed_dependency(f"a reference does not resolve: {exc}")
         except TooLarge as exc:
             return capture(problem_for(PayloadTooLarge(f"The item is too large: {exc}.")))
+        except Invalid as exc:  # references made it too deep
+            return capture(problem_for(exc))
         return await dispatch_subrequest(self._parent, sub, self._uow)
 
     def _resolve(self, item: BatchItem) -> SubRequest:
@@ -179,7 +195,12 @@ class BatchRun:
 
         # No more than the outer request itself could have carried.
         limited = bounded(lookup, max_bytes=int(self._parent.app.config.REQUEST_MAX_SIZE))
-        body = orjson.dumps(substitute_body(item.body, limited)) if item.has_body else None
+        body = None
+        if item.has_body:
+            substituted = substitute_body(item.body, limited)
+            if depth_exceeds(substituted, self._max_depth):
+                raise too_deep(self._max_depth)
+            body = orjson.dumps(substituted)
         headers = {name: substitute_text(value, limited) for name, value in item.headers.items()}
         return SubRequest(item.method, substitute_path(item.path, limited), headers, body)
 
@@ -249,7 +270,9 @@ def batch_routes(settings: Settings) -> Blueprint:
     )
     async def batch(request: Request) -> HTTPResponse:
         """Run every item on this request's unit of work; one answer for all."""
-        body = await run_batch(request, json_body(request), request.ctx.uow, settings)
+        # Unbounded here: each item's body is held to JSON_MAX_DEPTH on its own (a 422 item).
+        data = json_body(request, bounded=False)
+        body = await run_batch(request, data, request.ctx.uow, settings)
         return HTTPResponse(body, content_type="application/json")
 
     return blueprint

@@ -124,9 +124,7 @@ def as_response(answer: SubResponse) -> BaseHTTPResponse:
 
 
 # What items inherit from each outer request, worked out once per outer request, not per item.
-_inherited: weakref.WeakKeyDictionary[Request, list[tuple[str, str]]] = (
-    weakref.WeakKeyDictionary()
-)
+_inherited: weakref.WeakKeyDictionary[Request, list[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
 
 def _inherited_headers(parent: Request) -> list[tuple[str, str]]:

@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from carpool.errors import FieldError, Invalid
-from carpool.web.inputs import field_errors
+from carpool.web.inputs import field_errors, pattern_rule
 from carpool.web.unit_scope import SAFE_METHODS
 
 METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
-_ID = r"^[^/{}\s]+$"
+_ID = pattern_rule(r"^[^/{}\s]+$", "An id must not contain '/', '{', '}' or whitespace")
+_ABSOLUTE = pattern_rule(r"^/", "A path must start with / (it is the path of this API's URL)")
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_ID)]
-Path = Annotated[str, StringConstraints(min_length=1, max_length=8192, pattern=r"^/")]
+Path = Annotated[str, StringConstraints(min_length=1, max_length=8192, pattern=_ABSOLUTE)]
 Method = Annotated[str, StringConstraints(to_upper=True)]
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from carpool.compose.dispatch import SubRequest
 from carpool.compose.envelope import METHODS, SubRequestFields
 from carpool.errors import FieldError
-from carpool.web.inputs import field_errors
+from carpool.web.inputs import JSON_MAX_DEPTH_DEFAULT, depth_exceeds, field_errors
 
 BAD_FRAME = "urn:carpool:problem:bad-frame"
 FrameId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -63,8 +63,14 @@ class _Batch(BaseModel):
     batch: Any
 
 
-def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame:
-    """A text frame's JSON as a request or a batch frame; BadFrame if it is neither."""
+def parse_frame(
+    payload: str | bytes, *, max_depth: int = JSON_MAX_DEPTH_DEFAULT
+) -> RequestFrame | BatchFrame:
+    """A text frame's JSON as a request or a batch frame; BadFrame if it is neither.
+
+    A request frame's body may nest `max_depth` levels (JSON_MAX_DEPTH), as a single
+    request's may; a batch frame's items are held to it one by one, as `POST /batch`'s are.
+    """
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -72,6 +78,9 @@ def parse_frame(payload: str | bytes) -> RequestFrame | BatchFrame:
     if not isinstance(data, dict):
         raise BadFrame("A frame must be a JSON object.", frame_id=None)
     frame_id = data.get("id") if isinstance(data.get("id"), str) else None
+    if "batch" not in data and depth_exceeds(data, max_depth + 1):
+        error = FieldError(f"the JSON is nested deeper than {max_depth} levels", pointer="/body")
+        raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
     try:
         if "batch" in data:
             batch = _Batch.model_validate(data)

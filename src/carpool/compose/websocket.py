@@ -21,6 +21,7 @@ from carpool.compose.frames import (
     parse_frame,
 )
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
+from carpool.observability import metrics
 from carpool.settings import Settings
 from carpool.web.endpoints import AUTHENTICATED, Doc, endpoint
 from carpool.web.errors import problem_for
@@ -53,12 +54,18 @@ class FrameRunner:
 
     async def __call__(self, payload: Payload) -> bytes:
         """The answer frame's text for `payload`: never raises but for cancellation."""
+        with metrics.tracking(metrics.FRAMES_IN_FLIGHT):
+            return await self._answer(payload)
+
+    async def _answer(self, payload: Payload) -> bytes:
         try:
             if isinstance(payload, bytes):
                 raise BadFrame("Send frames as text: binary frames are not read.", frame_id=None)
-            frame = parse_frame(payload)
+            frame = parse_frame(payload, max_depth=self._settings.json_max_depth)
         except BadFrame as exc:
             return _bad_frame_answer(exc)
+        except Exception as exc:  # a bug: every frame still gets exactly one answer
+            return _problem_answer(None, exc)
         try:
             if isinstance(frame, BatchFrame):
                 return await self._batch(frame)
@@ -103,7 +110,8 @@ def websocket_routes(settings: Settings) -> Blueprint:
         assert task is not None
         live[multiplexer] = task
         try:
-            await multiplexer.serve()
+            with metrics.tracking(metrics.SOCKETS_OPEN):
+                await multiplexer.serve()
         finally:
             del live[multiplexer]
 

@@ -67,9 +67,11 @@ class Database:
             raise RuntimeError("the database is not open (the container's resources start it)")
         return self.primary
 
-    async def acquire(self, *, read_only: bool) -> tuple[asyncpg.Pool, asyncpg.Connection]:
-        """A connection (and the pool it must go back to), waiting at most the pool timeout."""
-        pool = self.pool_for(read_only=read_only)
+    async def acquire(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+        """A connection from `pool` (one of `pool_for`'s), waiting at most the pool timeout.
+
+        Past it, TimeoutError (the unit of work answers 503 busy).
+        """
         if pool.get_idle_size():
             # An idle connection is waiting: acquiring does not wait, so no timer is armed.
             conn = await pool.acquire()
@@ -77,7 +79,7 @@ class Database:
             async with asyncio.timeout(self.acquire_timeout_s):
                 conn = await pool.acquire()
         self.checkouts += 1
-        return pool, conn
+        return conn
 
     def checked_out(self) -> int:
         """Connections out of the pools right now (0 when every unit has finished)."""

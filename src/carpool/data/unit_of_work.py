@@ -10,9 +10,10 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import asyncpg
 
+from carpool.data import faults
 from carpool.data.engine import Database
 from carpool.data.sql import Connection, QueryStats
-from carpool.errors import CommitFailed, Conflict
+from carpool.errors import CommitFailed, Conflict, DatabaseUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -26,6 +27,13 @@ class Forgetful(Protocol):
 
 L = TypeVar("L", bound=Forgetful)
 
+# What a statement or the pool may raise when the session fails (beyond carpool's own errors).
+_CONNECTION_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 # SQLSTATE classes that mean "your transaction lost a race or broke a rule": a 409, not a 500.
 _CONFLICT_SQLSTATE_PREFIXES = ("23", "40")
 # Class 40 (transaction rollback: deadlock, serialization failure) raised by a statement.
@@ -59,6 +67,7 @@ class UnitOfWork:
         self._pool: asyncpg.Pool | None = None
         self._conn: Connection | None = None
         self._in_transaction = False
+        self._broken = False  # a statement found the session gone: never back into the pool
         self._savepoints = 0
         self._lock = asyncio.Lock()
         self._finished = False  # no new work once finishing has begun
@@ -117,7 +126,34 @@ class UnitOfWork:
                         "This request lost a race with another transaction (deadlock or"
                         " serialization failure); nothing it wrote was kept. Retry it."
                     ) from exc
+                self._raise_if_gone(exc)
                 raise
+            except (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError) as exc:
+                self._raise_if_gone(exc)  # the connection went away, or broke off mid-statement
+                raise
+
+    def _session_lost(self) -> bool:
+        """Whether the unit's connection closed under it (the server ended the session)."""
+        try:
+            return self._conn is None or bool(self._conn.raw.is_closed())
+        except asyncpg.InterfaceError:
+            return True  # asyncpg already took the closed connection off the unit
+
+    async def _bookkeeping(self, conn: Connection, sql: str) -> None:
+        """Send a transaction statement (not counted as a query); a lost session is a 503."""
+        try:
+            await conn.raw.execute(sql)
+        except _CONNECTION_ERRORS as exc:
+            self._raise_if_gone(exc)
+            raise
+
+    def _raise_if_gone(self, exc: BaseException) -> None:
+        fault = _gone(exc)
+        if fault is None and isinstance(exc, asyncpg.InterfaceError) and self._session_lost():
+            fault = _broke_off()
+        if fault is not None:
+            self._broken = True
+            raise fault from exc
 
     def loader(self, name: str, make: Callable[[UnitOfWork], L]) -> L:
         """This unit's loader called `name`, made by `make(self)` the first time it is asked for.
@@ -145,11 +181,11 @@ class UnitOfWork:
             conn = await self._connection()
             if not self._in_transaction:
                 # A read-only unit runs without a transaction until it needs a savepoint.
-                await conn.raw.execute("BEGIN")
+                await self._bookkeeping(conn, "BEGIN")
                 self._in_transaction = True
             self._savepoints += 1
             name = f"carpool_{self._savepoints}"
-            await conn.raw.execute(f"SAVEPOINT {name}")
+            await self._bookkeeping(conn, f"SAVEPOINT {name}")
         point = Savepoint(self, conn, name)
         try:
             yield point
@@ -178,29 +214,51 @@ class UnitOfWork:
             if conn is None:
                 return
             try:
-                if self._in_transaction:
+                if self._broken:
+                    # Without a reset on release, a session that broke off mid-statement would
+                    # go back to the pool as it is: close it (the pool opens a new one).
+                    _terminate(conn.raw)
+                    if commit:
+                        raise _lost_before_commit()
+                elif self._in_transaction:
                     await conn.raw.execute("COMMIT" if commit else "ROLLBACK")
-            except asyncpg.PostgresError as exc:
+            except _CONNECTION_ERRORS as exc:
+                if not commit and _gone(exc):
+                    return  # a session that is gone has rolled back: nothing to do
                 raise _commit_failed(exc) from exc
             finally:
                 self._in_transaction = False
                 assert self._pool is not None
-                await self._pool.release(conn.raw)
+                try:
+                    await self._pool.release(conn.raw)
+                except _CONNECTION_ERRORS:
+                    pass  # asyncpg closed it instead (the pool opens a new one when needed)
+
+    def pool_figures(self, *, size: int) -> faults.PoolFigures:
+        """How the pool this unit takes its connection from stands (`size`: its capacity)."""
+        return faults.pool_figures(self._database.pool_for(read_only=self.read_only), size=size)
 
     async def _connection(self) -> Connection:
         if self._finished:
             raise UnitOfWorkClosed("this unit of work has already finished")
         if self._conn is None:
             database = self._database
-            pool, raw = await database.acquire(read_only=self.read_only)
-            try:
-                if not self.read_only:
-                    # Sessions are read-only by default; this unit's transaction may write.
-                    await raw.execute("BEGIN READ WRITE")
-                    self._in_transaction = True
-            except BaseException:
-                await pool.release(raw)
-                raise
+            pool = database.pool_for(read_only=self.read_only)
+            async with faults.checkout(pool):  # 503 if none in time, or unreachable
+                raw = await database.acquire(pool)
+                try:
+                    if not self.read_only:
+                        # Sessions are read-only by default; this unit's transaction may write.
+                        await raw.execute("BEGIN READ WRITE")
+                        self._in_transaction = True
+                except BaseException as exc:
+                    fault = _gone(exc)
+                    if fault is not None:
+                        _terminate(raw)
+                    await pool.release(raw)
+                    if fault is not None:
+                        raise fault from exc
+                    raise
             self._pool = pool
             self._conn = Connection(raw, self.stats, database.tracer)
         return self._conn
@@ -271,13 +329,17 @@ class Work:
         """Whatever the answer, the owner rolls back instead of committing."""
         self._unit._roll_back_only = True
 
+    def pool_figures(self, *, size: int) -> faults.PoolFigures:
+        """`UnitOfWork.pool_figures`: how the unit's pool stands."""
+        return self._unit.pool_figures(size=size)
+
 
 class Savepoint:
     """A SAVEPOINT inside a unit of work, kept or undone exactly once."""
 
     def __init__(self, uow: UnitOfWork, conn: Connection, name: str) -> None:
         self._uow = uow
-        self._raw = conn.raw
+        self._conn = conn
         self._name = name
         self._done = False
         self.undone = False
@@ -287,7 +349,7 @@ class Savepoint:
         if not self._done:
             self._done = True
             async with self._uow._lock:
-                await self._raw.execute(f"RELEASE SAVEPOINT {self._name}")
+                await self._uow._bookkeeping(self._conn, f"RELEASE SAVEPOINT {self._name}")
 
     async def undo(self) -> None:
         """Roll back to the savepoint: its writes are gone, the transaction goes on."""
@@ -296,17 +358,51 @@ class Savepoint:
             self.undone = True
             async with self._uow._lock:
                 try:
-                    await self._raw.execute(f"ROLLBACK TO SAVEPOINT {self._name}")
+                    await self._uow._bookkeeping(self._conn, f"ROLLBACK TO SAVEPOINT {self._name}")
                 finally:
                     # What was loaded since the savepoint may show writes that are now gone.
                     self._uow.forget_loaded()
 
 
-def _sqlstate(exc: asyncpg.PostgresError) -> str:
+def _gone(exc: BaseException) -> DatabaseUnavailable | None:
+    """DatabaseUnavailable if `exc` means the unit's connection is unusable."""
+    if isinstance(exc, asyncpg.InternalClientError):
+        # asyncpg's protocol was left mid-operation (a statement cut off when the server went
+        # away): the session can neither run nor finish anything more.
+        return _broke_off()
+    return faults.connection_fault(exc)
+
+
+def _broke_off() -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        "The database connection broke off; nothing was done. Retry after the delay in Retry-After."
+    )
+
+
+def _terminate(raw: asyncpg.Connection) -> None:
+    # A connection that closed itself is already detached from the pool: nothing to do.
+    with contextlib.suppress(asyncpg.InterfaceError):
+        raw.terminate()
+
+
+def _lost_before_commit() -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        "The database connection was lost before the transaction could be committed; nothing"
+        " was saved. Retry after the delay in Retry-After."
+    )
+
+
+def _sqlstate(exc: BaseException) -> str:
     return str(getattr(exc, "sqlstate", "") or "")
 
 
-def _commit_failed(exc: asyncpg.PostgresError) -> CommitFailed:
+def _commit_failed(exc: BaseException) -> CommitFailed | DatabaseUnavailable:
+    if _gone(exc):
+        # The COMMIT may or may not have reached the database before the connection went.
+        return DatabaseUnavailable(
+            "The database connection was lost while committing: the changes may or may not"
+            " have been saved. Read before retrying (or retry with the same Idempotency-Key)."
+        )
     conflict = _sqlstate(exc).startswith(_CONFLICT_SQLSTATE_PREFIXES)
     detail = (
         "The transaction could not be committed because it conflicts with the database state;"

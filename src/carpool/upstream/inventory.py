@@ -10,12 +10,15 @@ import aiohttp
 import orjson
 
 from carpool.errors import Unavailable, UpstreamFailed, UpstreamTimedOut
+from carpool.observability import metrics
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger("carpool.upstream")
 NOT_CONFIGURED = "No inventory service is configured (set INVENTORY_URL)."
+DEFAULT_MAX_BYTES = 1_048_576
+_CHUNK_BYTES = 64 * 1024
 
 
 async def client_session(
@@ -49,9 +52,16 @@ class InventoryClient:
     `base_url` None means no inventory service is configured: every call is Unavailable.
     """
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str | None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str | None,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/") if base_url else None
+        self.max_bytes = max_bytes
 
     @property
     def configured(self) -> bool:
@@ -62,15 +72,25 @@ class InventoryClient:
         """Units of `grommet_id` in stock (>= 0).
 
         Raises Unavailable (not configured), UpstreamTimedOut (no answer in time) or
-        UpstreamFailed (an error status, a failed connection, or an unreadable answer).
+        UpstreamFailed (an error status, a failed connection, an answer larger than
+        `max_bytes`, or an unreadable answer).
         """
         if self.base_url is None:
             raise Unavailable(NOT_CONFIGURED)
         headers = {"accept": "application/json"}
         if request_id is not None:
             headers["x-request-id"] = request_id
-        raw = await self._get(f"{self.base_url}/stock/{grommet_id}", headers, grommet_id)
-        return _stock_level(raw, grommet_id)
+        outcome = "error"
+        try:
+            raw = await self._get(f"{self.base_url}/stock/{grommet_id}", headers, grommet_id)
+            level = _stock_level(raw, grommet_id)
+            outcome = "ok"
+            return level
+        except UpstreamTimedOut:
+            outcome = "timeout"
+            raise
+        finally:
+            metrics.UPSTREAM_CALLS.labels("inventory", outcome).inc()
 
     async def _get(self, url: str, headers: Mapping[str, str], grommet_id: int) -> bytes:
         try:
@@ -80,7 +100,7 @@ class InventoryClient:
                         f"The inventory service answered {response.status}"
                         f" for grommet {grommet_id}."
                     )
-                return await response.read()
+                return await _read_capped(response, self.max_bytes, grommet_id)
         except TimeoutError:
             # Checked before ClientError: aiohttp's timeouts are both.
             raise UpstreamTimedOut(
@@ -92,6 +112,27 @@ class InventoryClient:
             raise UpstreamFailed(
                 f"The inventory service could not be reached for grommet {grommet_id}."
             ) from None
+
+
+async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int, grommet_id: int) -> bytes:
+    """The body, read chunk by chunk; UpstreamFailed as soon as it passes `max_bytes` (the
+    rest is never read: the connection is closed, not drained)."""
+    too_large = UpstreamFailed(
+        f"The inventory service's answer for grommet {grommet_id} is larger than"
+        f" {max_bytes} bytes (UPSTREAM_MAX_BYTES)."
+    )
+    if response.content_length is not None and response.content_length > max_bytes:
+        response.close()
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+        size += len(chunk)
+        if size > max_bytes:
+            response.close()
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _stock_level(raw: bytes, grommet_id: int) -> int:

@@ -21,6 +21,7 @@ from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 from sanic_routing import Route
 
+from carpool.web.disconnect import until_disconnect
 from carpool.web.errors import problem_for
 from carpool.web.unit_scope import unit_scope
 
@@ -106,7 +107,9 @@ def endpoint(
             factory = request.app.ctx.unit_of_work
             async with unit_scope(factory, method=request.method) as scope:
                 request.ctx.uow = scope.work
-                return await scope.finish(await call_endpoint(request, declared, *args, **kwargs))
+                # A client that leaves cancels the call: a 499, so the unit rolls back.
+                call = call_endpoint(request, declared, *args, **kwargs)
+                return await scope.finish(await until_disconnect(request, call))
 
         if websocket:
             blueprint.add_websocket_route(single, uri, ctx_endpoint=declared)

@@ -11,6 +11,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from carpool import errors
+from carpool.observability import metrics
 from carpool.web.responses import problem_response
 
 log = logging.getLogger("carpool.errors")
@@ -26,6 +27,8 @@ _APP_ERRORS: tuple[tuple[type[errors.AppError], int, str], ...] = (
     (errors.BadRequest, 400, "bad-request"),
     (errors.UnsupportedMediaType, 415, "unsupported-media-type"),
     (errors.TimedOut, 504, "timeout"),
+    (errors.DatabaseBusy, 503, "busy"),
+    (errors.DatabaseUnavailable, 503, "database-unavailable"),
     (errors.Unavailable, 503, "unavailable"),
     (errors.UpstreamFailed, 502, "upstream-failed"),
     (errors.UpstreamTimedOut, 504, "upstream-timeout"),
@@ -34,6 +37,20 @@ _APP_ERRORS: tuple[tuple[type[errors.AppError], int, str], ...] = (
 
 def problem_for(exception: BaseException) -> HTTPResponse:
     """The problem+json response that answers `exception`; never a stack trace."""
+    response = _problem_for(exception)
+    if response.status in (429, 503):
+        metrics.count_refusal(response.status, _slug(exception))
+    return response
+
+
+def _slug(exception: BaseException) -> str:
+    for kind, _, slug in _APP_ERRORS:
+        if isinstance(exception, kind):
+            return slug
+    return "commit-failed" if isinstance(exception, errors.CommitFailed) else "about:blank"
+
+
+def _problem_for(exception: BaseException) -> HTTPResponse:
     if isinstance(exception, errors.CommitFailed):
         status = 409 if exception.conflict else 503
         return problem_response(status, exception.detail, type_=PROBLEM_TYPE + "commit-failed")
@@ -41,8 +58,14 @@ def problem_for(exception: BaseException) -> HTTPResponse:
         for kind, status, slug in _APP_ERRORS:
             if isinstance(exception, kind):
                 field_errors = getattr(exception, "errors", ())
+                retry_after = getattr(exception, "retry_after_s", None)
+                headers = {"retry-after": str(retry_after)} if retry_after else None
                 return problem_response(
-                    status, exception.detail, type_=PROBLEM_TYPE + slug, errors=field_errors
+                    status,
+                    exception.detail,
+                    type_=PROBLEM_TYPE + slug,
+                    errors=field_errors,
+                    headers=headers,
                 )
     if isinstance(exception, SanicException):
         return _sanic_problem(exception)

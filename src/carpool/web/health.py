@@ -12,7 +12,7 @@ from sanic.response import HTTPResponse
 
 from carpool.data import migrations
 from carpool.data.unit_of_work import Work
-from carpool.errors import Unavailable
+from carpool.errors import DatabaseBusy, DatabaseUnavailable, Unavailable
 from carpool.web.endpoints import PUBLIC, Doc, endpoint
 from carpool.web.responses import json_response
 
@@ -48,21 +48,38 @@ async def health(request: Request) -> HTTPResponse:
     ),
 )
 async def ready(request: Request) -> HTTPResponse:
-    """200 if the database answers and its schema is at the migrations' head; else 503."""
+    """200 if the database answers and its schema is at the migrations' head, or if every
+    connection is busy (`"status": "busy"`, with the pool's figures); 503 if the database
+    cannot be reached or its schema is not at head.
+
+    A busy instance stays in rotation: taking it out would only load the others more.
+    """
     uow: Work = request.ctx.uow
+    settings = request.app.ctx.container.settings()
+    size = settings.db_pool_size + settings.db_max_overflow
     head = await asyncio.to_thread(_head_revision)
+    if uow.pool_figures(size=size).saturated:  # a probe does not queue for a connection
+        return _busy(uow, size)
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
             current = await uow.run(migrations.current_revision)
+    except DatabaseBusy:
+        return _busy(uow, size)
     except Exception as exc:
+        if isinstance(exc, TimeoutError) and uow.pool_figures(size=size).saturated:
+            return _busy(uow, size)
         log.warning("not ready: database unreachable (%s: %s)", type(exc).__name__, exc)
-        raise Unavailable("The database is not reachable.") from None
+        raise DatabaseUnavailable("The database is unreachable.") from None
     if current != head:
         raise Unavailable(
             f"The database schema is at revision {current or 'none'};"
             f" this build needs {head}. Run the migrations."
         )
     return json_response({"status": "ready", "revision": current})
+
+
+def _busy(uow: Work, size: int) -> HTTPResponse:
+    return json_response({"status": "busy", "pool": uow.pool_figures(size=size).as_dict()})
 
 
 @functools.cache

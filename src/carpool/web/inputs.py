@@ -18,20 +18,64 @@ ID_MAX = 2**63 - 1
 PAGE_DEFAULT = 50
 PAGE_MAX = 500
 MAX_FIELD_ERRORS = 50
+JSON_MAX_DEPTH_DEFAULT = 64
 # ASCII digits only, and few of them: str.isdigit() takes '²' and int() refuses 5000 digits.
 _NUMBER = re.compile(r"[0-9]{1,19}")
+# What each input pattern means, said as the rule a client can act on (see `pattern_rule`).
+_PATTERN_RULES: dict[str, str] = {}
 
 
-def json_body(request: Request) -> Any:
+def pattern_rule(pattern: str, rule: str) -> str:
+    """`pattern`, registered so that a value that fails it is told `rule`, not the regex."""
+    _PATTERN_RULES[pattern] = rule
+    return pattern
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` (decoded JSON) nests arrays and objects more than `limit` levels deep.
+
+    Iterative, and it stops at the first level past `limit`: no input can exhaust the stack.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def too_deep(limit: int) -> Invalid:
+    """The 422 of a JSON body nested deeper than `limit` (JSON_MAX_DEPTH)."""
+    error = FieldError(f"the JSON is nested deeper than {limit} levels", pointer="")
+    return Invalid("The request body is invalid.", [error])
+
+
+def check_depth(value: Any, limit: int) -> Any:
+    """`value` if it nests at most `limit` levels deep; else the `too_deep` 422."""
+    if depth_exceeds(value, limit):
+        raise too_deep(limit)
+    return value
+
+
+def max_depth(request: Request) -> int:
+    """The app's JSON_MAX_DEPTH."""
+    return int(getattr(request.app.config, "JSON_MAX_DEPTH", JSON_MAX_DEPTH_DEFAULT))
+
+
+def json_body(request: Request, *, bounded: bool = True) -> Any:
     """The decoded JSON body: 415 if it is not JSON (application/json or any +json), 400 if
-    it cannot be read."""
+    it cannot be read, 422 if `bounded` and it nests deeper than JSON_MAX_DEPTH (a batch
+    checks its items' bodies one by one instead)."""
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType("Send the body as application/json.")
     try:
-        return orjson.loads(request.body or b"")
+        data = orjson.loads(request.body or b"")
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}") from None
+    return check_depth(data, max_depth(request)) if bounded else data
 
 
 def body_as(request: Request, model: type[M]) -> M:
@@ -52,7 +96,8 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
         pointer = "".join(f"/{_escape(part)}" for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "string_pattern_mismatch":
-            message = "String must not contain NUL characters"
+            pattern = str((error.get("ctx") or {}).get("pattern", ""))
+            message = _PATTERN_RULES.get(pattern, f"String must match the pattern {pattern}")
         elif error["type"] == "model_type":  # pydantic's message names our classes
             message = "Input should be a JSON object"
         out.append(FieldError(message, pointer=pointer))

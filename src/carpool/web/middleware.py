@@ -14,7 +14,7 @@ from sanic.request import Request
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from carpool.data.unit_of_work import Work
-from carpool.observability import logs
+from carpool.observability import logs, metrics
 from carpool.web.errors import INTERNAL_ERROR_DETAIL
 from carpool.web.responses import problem_response
 
@@ -39,6 +39,7 @@ def install(app: Sanic[Any, Any], *, request_log: bool = False) -> None:
     async def finish(request: Request, response: Any) -> HTTPResponse | None:
         final = response if isinstance(response, BaseHTTPResponse) else _not_a_response(response)
         final.headers[logs.REQUEST_ID_HEADER] = logs.request_id(request)
+        metrics.count_call(request, final.status, "single")
         if request_log:
             work: Work | None = getattr(request.ctx, "uow", None)
             logs.log_request(request, final, work)

@@ -1,15 +1,21 @@
-"""The request class: Sanic's, with the body size limit enforced under ASGI too."""
+"""The request class: Sanic's, with the body size and read time limits enforced under ASGI."""
 
 from __future__ import annotations
 
-from sanic.exceptions import PayloadTooLarge
+import asyncio
+
+from sanic.exceptions import PayloadTooLarge, RequestTimeout
 from sanic.request import Request
+
+READ_TIMEOUT_DEFAULT_S = 10.0
 
 
 class CarpoolRequest(Request):
-    """A Sanic request whose body may not exceed the app's REQUEST_MAX_SIZE (413 past it).
+    """A Sanic request whose body may not exceed the app's REQUEST_MAX_SIZE (413 past it),
+    nor take longer than REQUEST_READ_TIMEOUT to arrive (408 past it: a client trickling
+    its body holds a connection and a task, not a database connection, but not for ever).
 
-    Sanic enforces the limit in its own HTTP server, not when served by an ASGI server.
+    Sanic enforces both in its own HTTP server, not when served by an ASGI server.
     """
 
     async def receive_body(self) -> None:
@@ -23,6 +29,14 @@ class CarpoolRequest(Request):
         declared = self.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+        seconds = float(getattr(self.app.config, "REQUEST_READ_TIMEOUT", READ_TIMEOUT_DEFAULT_S))
+        try:
+            async with asyncio.timeout(seconds):
+                self.body = await self._read_body(limit)
+        except TimeoutError:
+            raise RequestTimeout(f"The request body did not arrive within {seconds:g} s.") from None
+
+    async def _read_body(self, limit: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         async for chunk in self.stream:  # type: ignore[union-attr]
@@ -30,4 +44,4 @@ class CarpoolRequest(Request):
             if size > limit:
                 raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
             chunks.append(chunk)
-        self.body = b"".join(chunks)
+        return b"".join(chunks)

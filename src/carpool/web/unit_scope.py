@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sanic.response import BaseHTTPResponse
 
 from carpool.data.unit_of_work import UnitOfWork, Work
+from carpool.observability import metrics
 from carpool.web.errors import problem_for
 
 # The container's Factory: a new unit per call (an awaitable one only if overridden so).
@@ -33,6 +35,8 @@ class UnitScope:
     def __init__(self, unit: UnitOfWork) -> None:
         self._unit = unit
         self.work: Work = unit.work
+        self.started = time.perf_counter()
+        self.outcome = "rollback"  # unless `finish` commits
 
     async def finish(self, response: BaseHTTPResponse) -> BaseHTTPResponse:
         """End the unit as `response` says; returns the answer to send."""
@@ -40,7 +44,9 @@ class UnitScope:
         commit = not unit.read_only and not unit.roll_back_only and response.status < 400
         try:
             await _finish_shielded(unit, commit=commit)
+            self.outcome = "commit" if commit else "rollback"
         except Exception as exc:  # a refused COMMIT: nothing was saved, and the answer says so
+            self.outcome = "refused"
             response = problem_for(exc)
         response.headers[SERVER_TIMING] = unit.stats.server_timing()
         return response
@@ -55,12 +61,15 @@ async def unit_scope(factory: UnitOfWorkFactory, *, method: str) -> AsyncIterato
     """
     made = factory(read_only=method in SAFE_METHODS)
     unit = made if isinstance(made, UnitOfWork) else await made
+    scope = UnitScope(unit)
     try:
-        yield UnitScope(unit)
+        yield scope
     finally:
         if not unit.finished:
             with contextlib.suppress(Exception):
                 await _finish_shielded(unit, commit=False)
+        elapsed = time.perf_counter() - scope.started
+        metrics.observe_unit(scope.outcome, elapsed, unit.stats.queries)
 
 
 async def _finish_shielded(unit: UnitOfWork, *, commit: bool) -> None:

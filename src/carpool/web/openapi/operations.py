@@ -135,6 +135,16 @@ def operations() -> dict[tuple[str, str], Operation]:
             },
             parameters=[{"$ref": "#/components/parameters/widget_id"}],
         ),
+        ("get", "/metrics"): _op(
+            "Prometheus metrics of every worker (text format)",
+            "operations",
+            {
+                "200": {
+                    "description": "Prometheus text exposition format.",
+                    "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}},
+                }
+            },
+        ),
         ("get", "/batch"): _op(
             "The batch limits in force", "batch", {"200": _json(ref("BatchLimits"), "Limits.")}
         ),

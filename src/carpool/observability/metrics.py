@@ -1,0 +1,140 @@
+"""Prometheus metrics of one worker, and their exposition for all workers at once.
+
+With several uvicorn workers, set PROMETHEUS_MULTIPROC_DIR (an empty directory, the same for
+every worker, emptied before they start; `make run` does): each worker writes its figures
+there and `/metrics`, whichever worker answers, reads them all (prometheus-client's
+multi-process mode). Unset, `/metrics` shows the answering worker alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sanic.request import Request
+
+from carpool.data.faults import PoolFigures
+from carpool.web.route_names import route_of
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+POOL_SAMPLE_EVERY_S = 1.0
+
+CALLS = Counter(
+    "carpool_calls",
+    "Calls answered, by route template, method, status and transport (single, batch_item, frame).",
+    ["route", "method", "status", "transport"],
+)
+REFUSALS = Counter(
+    "carpool_refusals",
+    "503 and 429 answers, by status and problem type (busy, database-unavailable, ...).",
+    ["status", "type"],
+)
+UNIT_SECONDS = Histogram(
+    "carpool_unit_of_work_seconds",
+    "Life of a unit of work, open to finished, by outcome (commit, rollback, refused).",
+    ["outcome"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+UNIT_QUERIES = Histogram(
+    "carpool_unit_of_work_queries",
+    "SQL statements one unit of work sent (BEGIN, COMMIT, savepoints not counted).",
+    buckets=(0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500),
+)
+POOL_SIZE = Gauge(
+    "carpool_db_pool_size", "Connections the pools may open.", multiprocess_mode="livesum"
+)
+POOL_IN_USE = Gauge(
+    "carpool_db_pool_in_use", "Connections checked out now.", multiprocess_mode="livesum"
+)
+POOL_WAITING = Gauge(
+    "carpool_db_pool_waiting",
+    "Callers waiting for a connection now.",
+    multiprocess_mode="livesum",
+)
+UPSTREAM_CALLS = Counter(
+    "carpool_upstream_calls",
+    "Calls to upstream services, by service and outcome (ok, error, timeout).",
+    ["service", "outcome"],
+)
+SOCKETS_OPEN = Gauge("carpool_websockets_open", "WebSockets open now.", multiprocess_mode="livesum")
+FRAMES_IN_FLIGHT = Gauge(
+    "carpool_frames_in_flight", "WebSocket frames being answered now.", multiprocess_mode="livesum"
+)
+
+
+def exposition() -> bytes:
+    """Every metric in Prometheus' text format: of all workers in multi-process mode."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def count_call(request: Request, status: int, transport: str) -> None:
+    """One answered call (`transport`: single, batch_item or frame)."""
+    route = route_of(request) or "unmatched"
+    CALLS.labels(route, request.method, str(status), transport).inc()
+
+
+def count_refusal(status: int, problem_type: str) -> None:
+    """A 503 or 429 answer of type `problem_type`."""
+    REFUSALS.labels(str(status), problem_type.rsplit(":", 1)[-1]).inc()
+
+
+def observe_unit(outcome: str, seconds: float, queries: int) -> None:
+    """A finished unit of work."""
+    UNIT_SECONDS.labels(outcome).observe(seconds)
+    UNIT_QUERIES.observe(queries)
+
+
+@asynccontextmanager
+async def subrequest_calls(request: Request) -> AsyncIterator[None]:
+    """Sub-request hook (see compose.dispatch): count each batch item and frame."""
+    try:
+        yield
+    finally:
+        sub = getattr(request.ctx, "subresponse", None)
+        parent: Request = request.ctx.parent_request
+        transport = "frame" if _is_websocket(parent) else "batch_item"
+        count_call(request, sub.status if sub is not None else 500, transport)
+
+
+@contextlib.contextmanager
+def tracking(gauge: Gauge) -> Iterator[None]:
+    """`gauge` one higher while the block runs."""
+    gauge.inc()
+    try:
+        yield
+    finally:
+        gauge.dec()
+
+
+async def sample_pool(figures: Callable[[], PoolFigures], *, every_s: float) -> None:
+    """Keep the pool gauges current, every `every_s` seconds, until cancelled."""
+    while True:
+        now = figures()
+        POOL_SIZE.set(now.size)
+        POOL_IN_USE.set(now.in_use)
+        POOL_WAITING.set(now.waiting)
+        await asyncio.sleep(every_s)
+
+
+def _is_websocket(request: Request) -> bool:
+    route = request.route
+    return route is not None and bool(getattr(route.extra, "websocket", False))

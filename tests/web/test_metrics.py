@@ -1,0 +1,71 @@
+"""`GET /metrics`: Prometheus text with calls by route, method, status and transport."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.websocket_support import AsgiSocket
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def calls(samples: Any, route: str, transport: str, status: str) -> float:
+    wanted = {"route": route, "transport": transport, "status": status, "method": "GET"}
+    return sum(
+        value
+        for labels, value in samples.get("carpool_calls_total", {}).items()
+        if wanted.items() <= dict(labels).items()
+    )
+
+
+async def test_calls_are_counted_by_route_template_status_and_transport(
+    app: Any, client: httpx.AsyncClient
+) -> None:
+    before = await scrape(client)
+    await client.get("/grommets/123")
+    await client.post("/batch", json={"load": ["/grommets/123", "/grommets/124"]})
+    socket = await AsgiSocket(app).open()
+    try:
+        socket.send({"id": "1", "path": "/grommets/125"})
+        assert (await socket.answer())["status"] == 404
+    finally:
+        socket.leave()
+        await socket.ended()
+    after = await scrape(client)
+    route = "/grommets/{grommet_id}"
+    for transport, n in (("single", 1), ("batch_item", 2), ("frame", 1)):
+        grown = calls(after, route, transport, "404") - calls(before, route, transport, "404")
+        assert grown == n, transport
+
+
+async def test_units_of_work_pool_and_sockets_are_reported(client: httpx.AsyncClient) -> None:
+    await client.get("/grommets")
+    samples = await scrape(client)
+    assert sum(samples["carpool_unit_of_work_seconds_count"].values()) >= 1
+    assert sum(samples["carpool_unit_of_work_queries_count"].values()) >= 1
+    for gauge in (
+        "carpool_db_pool_size",
+        "carpool_db_pool_in_use",
+        "carpool_db_pool_waiting",
+        "carpool_websockets_open",
+        "carpool_frames_in_flight",
+    ):
+        assert gauge in samples, gauge
+    assert next(iter(samples["carpool_db_pool_size"].values())) >= 1
+
+
+async def test_metrics_is_public_and_not_composable(client: httpx.AsyncClient) -> None:
+    batch = await client.post("/batch", json={"load": ["/metrics"]})
+    assert batch.json()["responses"][0]["status"] == 400
