@@ -7,7 +7,7 @@ import posixpath
 import re
 import weakref
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any
@@ -241,17 +241,23 @@ async def dispatch_subrequest(parent: Request, sub: SubRequest, work: Work) -> S
     hooks: list[SubrequestHook] = getattr(app.ctx, "subrequest_hooks", [])
     if not hooks:
         return _answer(sub, await _call_route(app, request))
-    if len(hooks) == 1:  # the usual case (the request log): no exit stack to build per item
-        async with hooks[0](request):
-            result = _answer(sub, await _call_route(app, request))
-            request.ctx.subresponse = result
-        return result
-    async with AsyncExitStack() as stack:
-        for hook in hooks:
-            await stack.enter_async_context(hook(request))
+    return await _within(hooks, request, app, sub)
+
+
+async def _within(
+    hooks: list[SubrequestHook], request: Request, app: Sanic[Any, Any], sub: SubRequest
+) -> SubResponse:
+    """The call inside every hook, the first one outermost.
+
+    Nested `async with`, not an AsyncExitStack: hooks wrap every item and frame, and an exit
+    stack built per call cost a tenth of a batch.
+    """
+    async with hooks[0](request):
+        if len(hooks) > 1:
+            return await _within(hooks[1:], request, app, sub)
         result = _answer(sub, await _call_route(app, request))
         request.ctx.subresponse = result
-    return result
+        return result
 
 
 def _answer(sub: SubRequest, response: BaseHTTPResponse) -> SubResponse:
