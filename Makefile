@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test lint format bench install clean
+.PHONY: run test lint format bench install clean chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ run: $(STAMP)
 		$(UVICORN_LIMITS)
 
 ## Lint, type-check and run the whole suite (TEST_DATABASE_URL, or a throwaway embedded PostgreSQL).
-test: $(STAMP) lint
+test: $(STAMP) lint chromium
 	$(BIN)/python -m pytest
+
+## Debian's chromium, for the browser test of live answers (skipped, saying why, without it).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || flock /tmp/apt.lock sh -c \
+		'apt-get update -q && apt-get install -y -q chromium' >/dev/null 2>&1 || \
+		echo "chromium could not be installed: tests/e2e/test_live_browser.py will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from carpool.catalog.seed import seed_demo_rows
-from carpool.data import embedded
+from carpool.data import changes, embedded
 from carpool.data.engine import Database, pools_resource
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.observability.tracing import tracer_provider_resource
@@ -44,6 +44,16 @@ class Container(containers.DeclarativeContainer):
         read_url=settings.provided.database_read_url,
         pool_size=settings.provided.db_pool_size,
         max_overflow=settings.provided.db_max_overflow,
+    )
+
+    # The worker's one LISTEN connection for committed changes (opened by a first subscriber).
+    change_listener = providers.Resource(
+        changes.listener_resource,
+        providers.Callable(
+            lambda listen_url, url: listen_url or url,
+            settings.provided.database_listen_url,
+            database_url,
+        ),
     )
 
     # Read once: a `settings.provided...` argument would be resolved again for every unit.

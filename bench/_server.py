@@ -26,8 +26,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(**env: str) -> Iterator[str]:
-    """Run uvicorn (one worker, uvloop, httptools, no access log); yield its base URL."""
+def serve(*, app: str = "asgi:app", **env: str) -> Iterator[str]:
+    """Run uvicorn on `app` (one worker, uvloop, httptools, no access log); yield its base URL."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="carpool-bench-") as data_dir:
         environment = {
@@ -39,7 +39,7 @@ def serve(**env: str) -> Iterator[str]:
         }
         environment.pop("DATABASE_URL", None)
         command = [
-            sys.executable, "-m", "uvicorn", "asgi:app", "--host", "127.0.0.1",
+            sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
             "--port", str(port), "--no-access-log", "--loop", "uvloop", "--http", "httptools",
         ]  # fmt: skip
         process = subprocess.Popen(command, cwd=ROOT, env=environment)

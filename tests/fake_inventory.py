@@ -18,10 +18,12 @@ class FakeInventory:
     "bad-json", "wrong-shape", "huge" (streams HUGE_BYTES of JSON, counting what it
     managed to send in `sent`), "huge-declared" (a Content-Length of HUGE_BYTES, little
     sent) and "trickle" (a byte every 50 ms, for ever). Every request's headers are kept
-    in `seen`.
+    in `seen`. A grommet not in `stock` has `default_stock` units, or is unknown (404) if
+    that is None.
     """
 
     stock: dict[int, int] = field(default_factory=dict)
+    default_stock: int | None = None
     mode: str = "ok"
     delay_s: float = 0.0
     seen: list[dict[str, str]] = field(default_factory=list)
@@ -56,7 +58,7 @@ class FakeInventory:
                 return await STREAMING[self.mode](self, request, grommet_id)
             if self.mode == "wrong-shape":
                 return web.json_response({"grommet_id": grommet_id, "available": -3})
-            available = self.stock.get(grommet_id)
+            available = self.stock.get(grommet_id, self.default_stock)
             if available is None:
                 return web.json_response({"detail": "unknown grommet"}, status=404)
             return web.json_response({"grommet_id": grommet_id, "available": available})

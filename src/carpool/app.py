@@ -14,10 +14,13 @@ import orjson
 from sanic import Sanic
 from sanic.request import Request
 
+from carpool.catalog import examples
 from carpool.catalog.availability_routes import blueprint as availability_routes
 from carpool.catalog.routes import blueprint as catalog_routes
 from carpool.compose.batch import batch_routes
 from carpool.compose.dispatch import add_subrequest_hook
+from carpool.compose.examples import CallExamples
+from carpool.compose.live import LiveHub
 from carpool.compose.websocket import websocket_routes
 from carpool.data.faults import pool_figures
 from carpool.observability import logs, metrics, tracing
@@ -101,8 +104,11 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
     app.blueprint(health.blueprint)
     app.blueprint(catalog_routes)
     app.blueprint(availability_routes)
-    app.blueprint(batch_routes(settings))
-    app.blueprint(websocket_routes(settings))
+    calls = CallExamples(
+        examples.BATCH, examples.BATCH_ANSWER, examples.GET_GROMMET, examples.GROMMET
+    )
+    app.blueprint(batch_routes(settings, calls))
+    app.blueprint(websocket_routes(settings, calls))
     app.blueprint(openapi_routes)
     app.blueprint(metrics_routes(scope=settings.metrics_scope))
     middleware.install(app, request_log=settings.request_log)
@@ -113,6 +119,11 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         await _awaited(container.init_resources())
         # Its HTTP session is an async Resource, so the Factory answers an awaitable.
         app.ctx.inventory = await _awaited(container.inventory())
+        # Live answers of this worker: subscriptions over /ws, re-run as changes commit.
+        listener = await _awaited(container.change_listener())
+        app.ctx.live = LiveHub(
+            listener, container.unit_of_work, max_total=settings.live_max_subscriptions
+        )
         app.ctx.pool_sampler = await _sample_pool(container, settings)
 
     @app.after_server_start

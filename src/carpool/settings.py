@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         default=None,
         description="A read replica's URL: read-only calls go there; unset: the primary.",
     )
+    database_listen_url: str | None = Field(
+        default=None,
+        description="Where live answers LISTEN for changes (the primary, not through a"
+        " transaction-pooling PgBouncer); unset means DATABASE_URL.",
+    )
     data_dir: Path = Field(
         default=Path(".data"), description="Where the embedded PostgreSQL lives."
     )
@@ -63,6 +68,12 @@ class Settings(BaseSettings):
     ws_shutdown_grace_s: float = Field(
         default=10.0, gt=0, le=600, description="Seconds frames get to finish at shutdown."
     )
+    ws_max_subscriptions: int = Field(
+        default=100, ge=1, le=100_000, description="Live subscriptions one socket may hold."
+    )
+    live_max_subscriptions: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Live subscriptions one worker may hold."
+    )
     coalesce_lookups: bool = Field(
         default=True, description="DataLoader coalescing; turn off only to measure its effect."
     )
@@ -92,7 +103,7 @@ class Settings(BaseSettings):
         default=True, description="Load a few demo rows into an empty embedded database."
     )
 
-    @field_validator("database_url", "database_read_url")
+    @field_validator("database_url", "database_read_url", "database_listen_url")
     @classmethod
     def _asyncpg_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

@@ -14,10 +14,9 @@ from asgi_lifespan import LifespanManager
 from websockets.asyncio.client import connect
 
 from carpool.data.engine import Database
-from tests.catalog.test_widgets import assert_problem, grommet, widget
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.fake_inventory import FakeInventory, fake_inventory
-from tests.helpers import create_app
+from tests.helpers import assert_problem, create_app, create_grommet, create_widget, hinge
 from tests.uvicorn_in_process import serving
 
 TIMEOUT_S = 0.5
@@ -50,15 +49,6 @@ async def http(upstream_app: Any, inventory: FakeInventory) -> AsyncIterator[htt
     assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
 
 
-async def hinge(http: httpx.AsyncClient, inventory: FakeInventory) -> dict[str, Any]:
-    """A widget of 2 x M6 (10 in stock) and 3 x M8 (7 in stock): 2 can be built, M8 limits."""
-    m6 = await grommet(http, "M6")
-    m8 = await grommet(http, "M8")
-    inventory.stock.update({m6["id"]: 10, m8["id"]: 7})
-    parts = [{"grommet_id": m6["id"], "quantity": 2}, {"grommet_id": m8["id"], "quantity": 3}]
-    return await widget(http, "hinge", parts)
-
-
 async def test_availability_answers_buildable_count_and_the_limiting_grommet(
     http: httpx.AsyncClient, inventory: FakeInventory
 ) -> None:
@@ -81,10 +71,10 @@ async def test_availability_answers_buildable_count_and_the_limiting_grommet(
 async def test_availability_asks_about_every_grommet_at_once(
     http: httpx.AsyncClient, inventory: FakeInventory
 ) -> None:
-    grommets = [await grommet(http, f"G{i}") for i in range(5)]
+    grommets = [await create_grommet(http, f"G{i}") for i in range(5)]
     inventory.stock.update({g["id"]: 100 for g in grommets})
     parts = [{"grommet_id": g["id"], "quantity": 1} for g in grommets]
-    made = await widget(http, "five", parts)
+    made = await create_widget(http, "five", parts)
     inventory.delay_s = 0.1
     response = await http.get(f"/widgets/{made['id']}/availability")
     assert response.status_code == 200, response.text
@@ -143,10 +133,10 @@ async def test_unreachable_inventory_is_a_502_problem(database_url: str) -> None
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            made = await widget(
+            made = await create_widget(
                 client,
                 "lonely",
-                [{"grommet_id": (await grommet(client, "M3"))["id"], "quantity": 1}],
+                [{"grommet_id": (await create_grommet(client, "M3"))["id"], "quantity": 1}],
             )
             response = await client.get(f"/widgets/{made['id']}/availability")
     assert_problem(response, 502, "upstream-failed")
@@ -160,7 +150,7 @@ async def test_unknown_widget_is_404(http: httpx.AsyncClient) -> None:
 async def test_widget_without_parts_needs_nothing(
     http: httpx.AsyncClient, inventory: FakeInventory
 ) -> None:
-    made = await widget(http, "nothing", [])
+    made = await create_widget(http, "nothing", [])
     response = await http.get(f"/widgets/{made['id']}/availability")
     assert response.json() == {
         "widget_id": made["id"],
@@ -175,7 +165,7 @@ async def test_without_inventory_url_availability_is_a_503_problem(
     client: httpx.AsyncClient,
 ) -> None:
     # The session app is configured without INVENTORY_URL.
-    made = await widget(client, "hinge", [])
+    made = await create_widget(client, "hinge", [])
     response = await client.get(f"/widgets/{made['id']}/availability")
     body = assert_problem(response, 503, "unavailable")
     assert "INVENTORY_URL" in body["detail"]

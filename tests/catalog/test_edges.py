@@ -10,9 +10,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.catalog.test_widgets import assert_problem, grommet, widget
 from tests.conftest import count, make_container
-from tests.helpers import create_app
+from tests.helpers import assert_problem, create_app, create_grommet, create_widget
 
 BLANKS = [" ", "   ", "\t", "\n", "\u00a0", "\u3000 \u2003"]
 
@@ -21,8 +20,8 @@ BLANKS = [" ", "   ", "\t", "\n", "\u00a0", "\u3000 \u2003"]
 async def test_a_blank_name_or_material_is_422_pointing_at_it(
     client: httpx.AsyncClient, admin_engine: AsyncEngine, blank: str
 ) -> None:
-    made = await grommet(client, "M6")
-    hinge = await widget(client, "hinge", [])
+    made = await create_grommet(client, "M6")
+    hinge = await create_widget(client, "hinge", [])
     cases: list[tuple[str, str, dict[str, Any], str]] = [
         ("POST", "/grommets", {"name": blank, "material": "brass", "diameter_mm": 6}, "/name"),
         ("POST", "/grommets", {"name": "M8", "material": blank, "diameter_mm": 8}, "/material"),
@@ -46,7 +45,7 @@ async def test_names_with_spaces_around_or_inside_are_kept_as_given(
     client: httpx.AsyncClient,
 ) -> None:
     for name in (" M6", "M6 ", "M 6", "\u00a0x"):
-        assert (await grommet(client, name))["name"] == name
+        assert (await create_grommet(client, name))["name"] == name
 
 
 async def test_an_unreachable_inventory_names_no_library_class(database_url: str) -> None:
@@ -57,8 +56,8 @@ async def test_an_unreachable_inventory_names_no_library_class(database_url: str
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            m3 = await grommet(http, "M3")
-            made = await widget(http, "lonely", [{"grommet_id": m3["id"], "quantity": 1}])
+            m3 = await create_grommet(http, "M3")
+            made = await create_widget(http, "lonely", [{"grommet_id": m3["id"], "quantity": 1}])
             response = await http.get(f"/widgets/{made['id']}/availability")
     body = assert_problem(response, 502, "upstream-failed")
     assert body["detail"] == f"The inventory service could not be reached for grommet {m3['id']}."

@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import count
-
-
-async def grommet(client: httpx.AsyncClient, name: str, diameter_mm: float = 6) -> dict[str, Any]:
-    response = await client.post(
-        "/grommets", json={"name": name, "material": "brass", "diameter_mm": diameter_mm}
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def widget(
-    client: httpx.AsyncClient, name: str, parts: list[dict[str, int]]
-) -> dict[str, Any]:
-    response = await client.post("/widgets", json={"name": name, "parts": parts})
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"urn:carpool:problem:{slug}"
-    assert body["status"] == status
-    return body
+from tests.helpers import assert_problem, create_grommet, create_widget
 
 
 async def test_create_answers_201_with_location_and_parts(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    m6 = await grommet(client, "M6")
-    m8 = await grommet(client, "M8")
+    m6 = await create_grommet(client, "M6")
+    m8 = await create_grommet(client, "M8")
     response = await client.post(
         "/widgets",
         json={
@@ -68,9 +40,9 @@ async def test_create_answers_201_with_location_and_parts(
 async def test_get_answers_the_widget_with_parts_ordered_by_grommet(
     client: httpx.AsyncClient,
 ) -> None:
-    m6 = await grommet(client, "M6")
-    m8 = await grommet(client, "M8")
-    created = await widget(
+    m6 = await create_grommet(client, "M6")
+    m8 = await create_grommet(client, "M8")
+    created = await create_widget(
         client,
         "hinge",
         [{"grommet_id": m8["id"], "quantity": 1}, {"grommet_id": m6["id"], "quantity": 4}],
@@ -98,8 +70,8 @@ async def test_widget_without_parts_is_allowed(client: httpx.AsyncClient) -> Non
 async def test_include_grommets_embeds_each_grommet_on_a_single_widget(
     client: httpx.AsyncClient,
 ) -> None:
-    m6 = await grommet(client, "M6")
-    created = await widget(client, "hinge", [{"grommet_id": m6["id"], "quantity": 4}])
+    m6 = await create_grommet(client, "M6")
+    created = await create_widget(client, "hinge", [{"grommet_id": m6["id"], "quantity": 4}])
     response = await client.get(f"/widgets/{created['id']}?include=grommets")
     assert response.status_code == 200
     assert response.json() == {**created, "parts": [{"grommet": m6, "quantity": 4}]}
@@ -108,9 +80,9 @@ async def test_include_grommets_embeds_each_grommet_on_a_single_widget(
 async def test_include_grommets_on_the_list_costs_three_queries_not_n_plus_one(
     client: httpx.AsyncClient,
 ) -> None:
-    gs = [await grommet(client, f"G{i}", diameter_mm=i + 1) for i in range(5)]
+    gs = [await create_grommet(client, f"G{i}", diameter_mm=i + 1) for i in range(5)]
     for i in range(6):
-        await widget(
+        await create_widget(
             client,
             f"W{i}",
             [
@@ -142,7 +114,7 @@ async def test_unknown_include_is_422_naming_the_parameter(client: httpx.AsyncCl
 async def test_unknown_grommet_in_parts_is_422_pointing_at_it_and_nothing_is_written(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    m6 = await grommet(client, "M6")
+    m6 = await create_grommet(client, "M6")
     response = await client.post(
         "/widgets",
         json={
@@ -161,7 +133,7 @@ async def test_unknown_grommet_in_parts_is_422_pointing_at_it_and_nothing_is_wri
 async def test_same_grommet_twice_in_parts_is_422(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    m6 = await grommet(client, "M6")
+    m6 = await create_grommet(client, "M6")
     parts = [{"grommet_id": m6["id"], "quantity": 1}, {"grommet_id": m6["id"], "quantity": 2}]
     body = assert_problem(
         await client.post("/widgets", json={"name": "hinge", "parts": parts}), 422, "validation"
@@ -170,14 +142,14 @@ async def test_same_grommet_twice_in_parts_is_422(
         {"detail": f"grommet {m6['id']} is listed more than once", "pointer": "/parts"}
     ]
     assert await count(admin_engine, "widgets") == 0
-    created = await widget(client, "other", [])
+    created = await create_widget(client, "other", [])
     patch = await client.patch(f"/widgets/{created['id']}", json={"parts": parts})
     assert_problem(patch, 422, "validation")
     assert await count(admin_engine, "widget_parts") == 0
 
 
 async def test_bad_part_values_are_422_pointing_at_each(client: httpx.AsyncClient) -> None:
-    m6 = await grommet(client, "M6")
+    m6 = await create_grommet(client, "M6")
     parts = [
         {"grommet_id": m6["id"], "quantity": 0},
         {"grommet_id": 0, "quantity": 1},
@@ -193,8 +165,8 @@ async def test_bad_part_values_are_422_pointing_at_each(client: httpx.AsyncClien
 async def test_duplicate_name_is_409_and_nothing_is_written(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    m6 = await grommet(client, "M6")
-    await widget(client, "hinge", [])
+    m6 = await create_grommet(client, "M6")
+    await create_widget(client, "hinge", [])
     response = await client.post(
         "/widgets", json={"name": "hinge", "parts": [{"grommet_id": m6["id"], "quantity": 1}]}
     )
@@ -207,9 +179,9 @@ async def test_duplicate_name_is_409_and_nothing_is_written(
 async def test_rename_to_a_taken_name_is_409_and_changes_nothing(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    m6 = await grommet(client, "M6")
-    await widget(client, "hinge", [])
-    other = await widget(client, "bracket", [{"grommet_id": m6["id"], "quantity": 2}])
+    m6 = await create_grommet(client, "M6")
+    await create_widget(client, "hinge", [])
+    other = await create_widget(client, "bracket", [{"grommet_id": m6["id"], "quantity": 2}])
     response = await client.patch(f"/widgets/{other['id']}", json={"name": "hinge", "parts": []})
     body = assert_problem(response, 409, "conflict")
     assert body["detail"] == 'a widget named "hinge" already exists'
@@ -220,8 +192,8 @@ async def test_rename_to_a_taken_name_is_409_and_changes_nothing(
 async def test_patch_renames_and_bumps_updated_at_keeping_parts(
     client: httpx.AsyncClient,
 ) -> None:
-    m6 = await grommet(client, "M6")
-    created = await widget(client, "hinge", [{"grommet_id": m6["id"], "quantity": 4}])
+    m6 = await create_grommet(client, "M6")
+    created = await create_widget(client, "hinge", [{"grommet_id": m6["id"], "quantity": 4}])
     response = await client.patch(f"/widgets/{created['id']}", json={"name": "door hinge"})
     assert response.status_code == 200
     body = response.json()
@@ -235,9 +207,9 @@ async def test_patch_renames_and_bumps_updated_at_keeping_parts(
 async def test_patch_parts_replaces_the_whole_list(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    m6 = await grommet(client, "M6")
-    m8 = await grommet(client, "M8")
-    created = await widget(client, "hinge", [{"grommet_id": m6["id"], "quantity": 4}])
+    m6 = await create_grommet(client, "M6")
+    m8 = await create_grommet(client, "M8")
+    created = await create_widget(client, "hinge", [{"grommet_id": m6["id"], "quantity": 4}])
     response = await client.patch(
         f"/widgets/{created['id']}", json={"parts": [{"grommet_id": m8["id"], "quantity": 7}]}
     )
@@ -253,8 +225,8 @@ async def test_patch_parts_replaces_the_whole_list(
 async def test_patch_with_an_unknown_grommet_keeps_the_old_parts(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    m6 = await grommet(client, "M6")
-    created = await widget(client, "hinge", [{"grommet_id": m6["id"], "quantity": 4}])
+    m6 = await create_grommet(client, "M6")
+    created = await create_widget(client, "hinge", [{"grommet_id": m6["id"], "quantity": 4}])
     response = await client.patch(
         f"/widgets/{created['id']}",
         json={"name": "renamed", "parts": [{"grommet_id": 4242, "quantity": 1}]},
@@ -268,7 +240,7 @@ async def test_patch_with_an_unknown_grommet_keeps_the_old_parts(
 
 
 async def test_empty_or_null_patch_is_422(client: httpx.AsyncClient) -> None:
-    created = await widget(client, "hinge", [])
+    created = await create_widget(client, "hinge", [])
     cases = [
         ({}, {"detail": "give at least one field to change", "pointer": ""}),
         ({"name": None}, {"detail": "cannot be null", "pointer": "/name"}),
@@ -283,8 +255,8 @@ async def test_empty_or_null_patch_is_422(client: httpx.AsyncClient) -> None:
 async def test_delete_cascades_to_parts_and_frees_the_grommets(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    m6 = await grommet(client, "M6")
-    created = await widget(client, "hinge", [{"grommet_id": m6["id"], "quantity": 4}])
+    m6 = await create_grommet(client, "M6")
+    created = await create_widget(client, "hinge", [{"grommet_id": m6["id"], "quantity": 4}])
     response = await client.delete(f"/widgets/{created['id']}")
     assert response.status_code == 204 and response.content == b""
     assert await count(admin_engine, "widgets") == 0
@@ -310,7 +282,7 @@ async def test_unknown_widget_is_404_on_every_route(
 
 
 async def test_delete_twice_is_204_then_404(client: httpx.AsyncClient) -> None:
-    created = await widget(client, "hinge", [])
+    created = await create_widget(client, "hinge", [])
     assert (await client.delete(f"/widgets/{created['id']}")).status_code == 204
     assert_problem(await client.delete(f"/widgets/{created['id']}"), 404, "not-found")
     assert_problem(await client.get(f"/widgets/{created['id']}"), 404, "not-found")

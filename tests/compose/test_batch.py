@@ -12,37 +12,22 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests import probe_routes
-from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import create_app
+from tests.conftest import TABLE_NAMES, count, make_container, wait_for_idle_pool
+from tests.helpers import create_app, grommet_item, seed_catalog
 
 
 async def batch(client: httpx.AsyncClient, envelope: Any) -> httpx.Response:
     return await client.post("/batch", json=envelope)
 
 
-def grommet(name: str, diameter: float = 6) -> dict[str, Any]:
-    return {
-        "method": "POST",
-        "path": "/grommets",
-        "body": {"name": name, "material": "brass", "diameter_mm": diameter},
-    }
-
-
 async def snapshot(admin_engine: AsyncEngine) -> dict[str, list[Any]]:
     """Every row of every table, to compare database states."""
     out = {}
     async with admin_engine.connect() as conn:
-        for table in ("grommets", "widgets", "widget_parts"):
+        for table in TABLE_NAMES:
             rows = await conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))
             out[table] = [tuple(row) for row in rows]
     return out
-
-
-async def seed(client: httpx.AsyncClient) -> None:
-    for name in ("A", "B", "C"):
-        assert (await client.post("/grommets", json=grommet(name)["body"])).status_code == 201
-    widget = {"name": "hinge", "parts": [{"grommet_id": 1, "quantity": 2}]}
-    assert (await client.post("/widgets", json=widget)).status_code == 201
 
 
 # -- forms and answers ------------------------------------------------------------------------
@@ -55,7 +40,7 @@ async def test_get_batch_publishes_the_limits(client: httpx.AsyncClient) -> None
 
 
 async def test_short_form_answers_the_same_bodies_as_single_gets(client: httpx.AsyncClient) -> None:
-    await seed(client)
+    await seed_catalog(client)
     response = await batch(client, {"load": ["/grommets", "/widgets"]})
     assert response.status_code == 200
     answer = response.json()
@@ -71,21 +56,21 @@ async def test_short_form_answers_the_same_bodies_as_single_gets(client: httpx.A
 
 
 async def test_full_form_defaults_method_to_get_and_id_to_index(client: httpx.AsyncClient) -> None:
-    await seed(client)
+    await seed_catalog(client)
     response = await batch(client, {"requests": [{"path": "/grommets/1"}, {"path": "/grommets/2"}]})
     answer = response.json()
     assert [(r["id"], r["status"]) for r in answer["responses"]] == [("0", 200), ("1", 200)]
 
 
 async def test_item_headers_carry_the_handlers_own_headers_only(client: httpx.AsyncClient) -> None:
-    response = await batch(client, {"requests": [grommet("M6")]})
+    response = await batch(client, {"requests": [grommet_item("M6")]})
     (item,) = response.json()["responses"]
     assert item["status"] == 201
     assert item["headers"] == {"location": f"/grommets/{item['body']['id']}"}
 
 
 async def test_empty_bodies_are_null(client: httpx.AsyncClient) -> None:
-    await seed(client)
+    await seed_catalog(client)
     response = await batch(client, {"requests": [{"method": "DELETE", "path": "/grommets/3"}]})
     assert b'"status":204,"headers":{},"body":null' in response.content
 
@@ -108,7 +93,7 @@ async def test_references_feed_new_ids_into_later_paths_and_bodies(
 ) -> None:
     envelope = {
         "requests": [
-            {"id": "g", **grommet("M6")},
+            {"id": "g", **grommet_item("M6")},
             {
                 "id": "w",
                 "method": "POST",
@@ -133,8 +118,8 @@ async def test_references_feed_new_ids_into_later_paths_and_bodies(
 async def test_reference_inside_a_string_is_substituted_as_text(client: httpx.AsyncClient) -> None:
     envelope = {
         "requests": [
-            {"id": "g", **grommet("M6")},
-            {"id": "h", **grommet("copy of {{g/body/name}} #{{g/body/id}}")},
+            {"id": "g", **grommet_item("M6")},
+            {"id": "h", **grommet_item("copy of {{g/body/name}} #{{g/body/id}}")},
         ]
     }
     answer = (await batch(client, envelope)).json()
@@ -154,7 +139,7 @@ async def test_bad_references_are_424_for_the_referencing_item(
 ) -> None:
     envelope = {
         "atomic": False,
-        "requests": [{"id": "self", "path": path}, {"id": "later", **grommet("M6")}],
+        "requests": [{"id": "self", "path": path}, {"id": "later", **grommet_item("M6")}],
     }
     answer = (await batch(client, envelope)).json()
     first, second = answer["responses"]
@@ -169,9 +154,9 @@ async def test_reference_to_a_failed_item_is_424(
     envelope = {
         "atomic": False,
         "requests": [
-            {"id": "bad", **grommet("M6", diameter=-1)},
+            {"id": "bad", **grommet_item("M6", diameter_mm=-1)},
             {"id": "uses", "path": "/grommets/{{bad/body/id}}"},
-            {"id": "ok", **grommet("M8")},
+            {"id": "ok", **grommet_item("M8")},
         ],
     }
     answer = (await batch(client, envelope)).json()
@@ -183,7 +168,7 @@ async def test_reference_to_a_failed_item_is_424(
 async def test_reference_that_points_nowhere_is_424(client: httpx.AsyncClient) -> None:
     envelope = {
         "atomic": False,
-        "requests": [{"id": "g", **grommet("M6")}, {"path": "/grommets/{{g/body/nope}}"}],
+        "requests": [{"id": "g", **grommet_item("M6")}, {"path": "/grommets/{{g/body/nope}}"}],
     }
     answer = (await batch(client, envelope)).json()
     assert answer["responses"][1]["status"] == 424
@@ -194,7 +179,7 @@ async def test_reference_that_points_nowhere_is_424(client: httpx.AsyncClient) -
 
 def _writes_with_failure_at(k: int) -> list[dict[str, Any]]:
     writes = [
-        grommet("new-1"),
+        grommet_item("new-1"),
         {"method": "PATCH", "path": "/grommets/1", "body": {"material": "steel"}},
         {"method": "DELETE", "path": "/widgets/1"},
         {
@@ -216,7 +201,7 @@ def _writes_with_failure_at(k: int) -> list[dict[str, Any]]:
 async def test_atomic_batch_failing_at_item_k_changes_nothing(
     client: httpx.AsyncClient, admin_engine: AsyncEngine, k: int
 ) -> None:
-    await seed(client)
+    await seed_catalog(client)
     before = await snapshot(admin_engine)
     response = await batch(client, {"requests": _writes_with_failure_at(k)})
     assert response.status_code == 200
@@ -233,7 +218,7 @@ async def test_atomic_batch_failing_at_item_k_changes_nothing(
 async def test_non_atomic_batch_keeps_all_but_the_failed_items_writes(
     client: httpx.AsyncClient, admin_engine: AsyncEngine, k: int
 ) -> None:
-    await seed(client)
+    await seed_catalog(client)
     requests = _writes_with_failure_at(k)
     # The failing item writes before it fails: its savepoint must undo exactly that write.
     requests[k] = {"method": "POST", "path": "/_probe/status/409"}
@@ -250,7 +235,7 @@ async def test_non_atomic_batch_keeps_all_but_the_failed_items_writes(
 async def test_safe_items_between_writes_see_earlier_writes(client: httpx.AsyncClient) -> None:
     envelope = {
         "requests": [
-            {"id": "g", **grommet("M6")},
+            {"id": "g", **grommet_item("M6")},
             {"id": "read", "path": "/grommets/{{g/body/id}}"},
             {
                 "id": "p",
@@ -302,7 +287,7 @@ async def test_malformed_envelopes_are_one_422_and_nothing_runs(
 ) -> None:
     if isinstance(envelope, dict) and envelope.get("requests"):
         # A write that must not happen, after the faulty item so that pointers stay put.
-        envelope = {**envelope, "requests": [*envelope["requests"], grommet("never")]}
+        envelope = {**envelope, "requests": [*envelope["requests"], grommet_item("never")]}
     response = await batch(client, envelope)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -343,7 +328,7 @@ async def test_nested_batch_or_ws_is_a_400_item(
         "atomic": False,
         "requests": [
             {"method": "POST", "path": path, "body": {"load": ["/grommets"]}},
-            grommet("ok"),
+            grommet_item("ok"),
         ],
     }
     answer = (await batch(client, envelope)).json()
@@ -356,7 +341,7 @@ async def test_nested_batch_or_ws_is_a_400_item(
 async def test_items_may_not_set_authorization_or_cookie(
     client: httpx.AsyncClient, admin_engine: AsyncEngine, header: str
 ) -> None:
-    envelope = {"requests": [{**grommet("M6"), "headers": {header: "Bearer other"}}]}
+    envelope = {"requests": [{**grommet_item("M6"), "headers": {header: "Bearer other"}}]}
     answer = (await batch(client, envelope)).json()
     assert answer["responses"][0]["status"] == 400
     assert answer["committed"] is False
@@ -393,13 +378,13 @@ async def test_batch_past_the_timeout_is_504_and_rolled_back(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             for slow in ("/_probe/sleep?s=3", "/_probe/nap?s=3"):
-                envelope = {"requests": [grommet("kept?"), {"path": slow}]}
+                envelope = {"requests": [grommet_item("kept?"), {"path": slow}]}
                 response = await batch(client, envelope)
                 assert response.status_code == 504
                 assert response.json()["type"] == "urn:carpool:problem:timeout"
                 assert await count(admin_engine, "grommets") == 0
                 assert await wait_for_idle_pool(engine) == 0
-            assert (await batch(client, {"requests": [grommet("after")]})).status_code == 200
+            assert (await batch(client, {"requests": [grommet_item("after")]})).status_code == 200
     async with admin_engine.connect() as conn:
         stuck = await conn.execute(
             text("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")
@@ -413,13 +398,17 @@ async def test_concurrent_batches_never_see_each_others_uncommitted_rows(
     def doomed(n: int) -> dict[str, Any]:
         # Writes, lingers with its transaction open, then fails: never committed.
         return {
-            "requests": [grommet(f"doomed-{n}"), {"path": "/_probe/nap?s=0.2"}, {"path": "/nope"}]
+            "requests": [
+                grommet_item(f"doomed-{n}"),
+                {"path": "/_probe/nap?s=0.2"},
+                {"path": "/nope"},
+            ]
         }
 
     def reader(n: int) -> dict[str, Any]:
         return {
             "requests": [
-                grommet(f"kept-{n}"),
+                grommet_item(f"kept-{n}"),
                 {"path": "/_probe/nap?s=0.1"},
                 {"path": "/grommets?limit=500"},
             ]
@@ -441,7 +430,7 @@ async def test_concurrent_batches_never_see_each_others_uncommitted_rows(
 
 
 async def test_head_items_answer_headers_only_like_single_head(client: httpx.AsyncClient) -> None:
-    await seed(client)
+    await seed_catalog(client)
     envelope = {
         "atomic": False,
         "requests": [

@@ -18,15 +18,7 @@ from carpool.data.sql import Connection
 from carpool.web.responses import json_response
 from tests import probe_routes
 from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import create_app, probe
-
-
-def grommet(name: str) -> dict[str, Any]:
-    return {
-        "method": "POST",
-        "path": "/grommets",
-        "body": {"name": name, "material": "brass", "diameter_mm": 6},
-    }
+from tests.helpers import create_app, grommet_item, probe
 
 
 async def items(client: httpx.AsyncClient, envelope: Any) -> list[dict[str, Any]]:
@@ -46,7 +38,7 @@ async def test_a_pointer_token_that_is_no_array_index_is_424_not_500(
     envelope = {
         "atomic": False,
         "requests": [
-            grommet("A"),
+            grommet_item("A"),
             {"id": "a", "path": "/grommets"},
             {"path": f"/x/{{{{a/body/items/{token}}}}}"},
         ],
@@ -65,7 +57,7 @@ async def test_a_reference_in_an_object_key_becomes_its_text(
     envelope = {
         "atomic": False,
         "requests": [
-            {"id": "a", **grommet("A")},
+            {"id": "a", **grommet_item("A")},
             {"method": "POST", "path": "/grommets", "body": body},
         ],
     }
@@ -81,7 +73,7 @@ async def test_a_header_reference_is_substituted_verbatim(client: httpx.AsyncCli
     name = 'M6 "nylon" 50%/x'
     envelope = {
         "requests": [
-            {"id": "g", **grommet(name)},
+            {"id": "g", **grommet_item(name)},
             {
                 "path": "/_probe/echo",
                 "headers": {"x-name": "{{g/body/name}}", "x-at": "{{g/status}}"},
@@ -142,7 +134,7 @@ async def test_an_item_path_is_encoded_as_an_http_client_would(
 async def test_an_item_may_not_carry_headers_no_http_request_could(
     client: httpx.AsyncClient, admin_engine: AsyncEngine, headers: dict[str, str]
 ) -> None:
-    envelope = {"atomic": False, "requests": [{**grommet("M6"), "headers": headers}]}
+    envelope = {"atomic": False, "requests": [{**grommet_item("M6"), "headers": headers}]}
     (item,) = await items(client, envelope)
     assert item["status"] == 400
     assert item["body"]["type"] == "urn:carpool:problem:refused-item"
@@ -155,7 +147,7 @@ async def test_a_reference_cannot_smuggle_a_line_break_into_a_header(
     envelope = {
         "atomic": False,
         "requests": [
-            {"id": "g", **grommet("two\r\nlines")},
+            {"id": "g", **grommet_item("two\r\nlines")},
             {"path": "/_probe/echo", "headers": {"x-name": "{{g/body/name}}"}},
         ],
     }
@@ -233,8 +225,11 @@ FAILS = {"path": "/_edge/fails-in-the-database"}
 @pytest.mark.parametrize(
     ("requests", "statuses"),
     [
-        ([grommet("before"), FAILS], [201, 500]),
-        ([grommet("before"), FAILS, grommet("after"), {"path": "/grommets"}], [201, 500, 201, 200]),
+        ([grommet_item("before"), FAILS], [201, 500]),
+        (
+            [grommet_item("before"), FAILS, grommet_item("after"), {"path": "/grommets"}],
+            [201, 500, 201, 200],
+        ),
     ],
 )
 async def test_a_read_failing_in_the_database_keeps_a_non_atomic_batchs_writes(

@@ -10,6 +10,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import seed_catalog
+
 # Fields a write legitimately changes between two runs on the same state: a fresh id from
 # the sequence (rolled-back batches consume ids too) and the transaction's clock.
 _VOLATILE = re.compile(rb'"(id|created_at|updated_at)":("[^"]*"|\d+)')
@@ -94,15 +96,6 @@ requests = st.one_of(
 )
 
 
-async def _seed(client: httpx.AsyncClient) -> None:
-    for name in ("A", "B", "C"):
-        await client.post("/grommets", json={"name": name, "material": "brass", "diameter_mm": 6})
-    for name, gid in (("hinge", 1), ("bracket", 2)):
-        await client.post(
-            "/widgets", json={"name": name, "parts": [{"grommet_id": gid, "quantity": 2}]}
-        )
-
-
 @settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -112,7 +105,7 @@ async def test_batch_item_answers_exactly_what_the_single_request_answers(
 ) -> None:
     method, path, query, body = request
     if not (await client.get("/grommets/1")).status_code == 200:
-        await _seed(client)
+        await seed_catalog(client, widgets=(("hinge", 1), ("bracket", 2)))
     item: dict[str, Any] = {"method": method, "path": path + query}
     if body is not None or method in ("POST", "PATCH"):
         item["body"] = body

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.web.endpoints import endpoint_of
 from tests.conftest import count
+from tests.helpers import grommet_item
 from tests.websocket_support import AsgiSocket
 
 # Routes that only make sense as the outer call, spelled as a hostile client would.
@@ -35,15 +36,12 @@ NOT_COMPOSABLE_SPELLINGS = [
     "/health",
     "/ready",
     "/openapi.json",
+    "/asyncapi.json",
+    "/asyncapi.json#x",
     "/docs",
     "/docs#top",
     "/docs/assets/index.css",
 ]
-
-
-def grommet(name: str, diameter: float = 1) -> dict[str, Any]:
-    body = {"name": name, "material": "x", "diameter_mm": diameter}
-    return {"method": "POST", "path": "/grommets", "body": body}
 
 
 def test_every_registered_route_declares_itself(app: Any) -> None:
@@ -71,9 +69,9 @@ async def test_the_issues_reproducer_is_refused_and_writes_nothing(
     envelope = {
         "atomic": True,
         "requests": [
-            grommet("atomic-A"),
+            grommet_item("atomic-A"),
             {"method": "POST", "path": "/batch#x", "body": {"load": ["/grommets/1"]}},
-            grommet("atomic-B", diameter=-1),
+            grommet_item("atomic-B", diameter_mm=-1),
         ],
     }
     answer = (await client.post("/batch", json=envelope)).json()
@@ -92,7 +90,7 @@ async def test_an_outer_only_route_is_a_400_item_however_spelled(
     item: dict[str, Any] = {"method": method, "path": path}
     if method == "POST":
         item["body"] = {"load": ["/grommets"]}
-    envelope = {"atomic": False, "requests": [grommet("kept"), item]}
+    envelope = {"atomic": False, "requests": [grommet_item("kept"), item]}
     answer = (await client.post("/batch", json=envelope)).json()
     kept, refused = answer["responses"]
     assert kept["status"] == 201
@@ -127,13 +125,13 @@ async def test_an_outer_only_route_is_a_400_frame_however_spelled(
 async def test_a_nested_batch_run_by_hand_cannot_commit_the_outer_transaction(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    inner = {"atomic": True, "requests": [grommet("inner")]}
+    inner = {"atomic": True, "requests": [grommet_item("inner")]}
     envelope = {
         "atomic": True,
         "requests": [
-            grommet("atomic-A"),
+            grommet_item("atomic-A"),
             {"method": "POST", "path": "/_probe/nested-batch", "body": inner},
-            grommet("atomic-B", diameter=-1),
+            grommet_item("atomic-B", diameter_mm=-1),
         ],
     }
     answer = (await client.post("/batch", json=envelope)).json()
@@ -147,7 +145,7 @@ async def test_a_nested_batch_run_by_hand_cannot_commit_the_outer_transaction(
 async def test_a_failing_nested_batch_can_only_make_the_outer_call_roll_back(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
-    inner = {"atomic": True, "requests": [grommet("inner", diameter=-1)]}
+    inner = {"atomic": True, "requests": [grommet_item("inner", diameter_mm=-1)]}
     response = await client.post("/_probe/nested-batch", json=inner)
     assert response.status_code == 200 and response.json()["committed"] is False
     assert await count(admin_engine, "grommets") == 0

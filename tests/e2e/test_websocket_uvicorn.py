@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import count
 from tests.e2e.live_server import ROOT, LiveServer, live_server
+from tests.helpers import create_grommet, create_widget
 from tests.websocket_support import lingering_work, slow_write_batch, wait_for_sleeper
 
 APP = "tests.e2e.probe_asgi:app"
@@ -67,19 +68,15 @@ async def ask(ws: ClientConnection, frame: dict[str, Any]) -> dict[str, Any]:
 
 
 async def seed(http: httpx.AsyncClient) -> tuple[list[int], list[int]]:
-    grommets = []
-    for i in range(4):
-        body = {"name": f"g{i}", "material": "brass", "diameter_mm": 2 + i}
-        grommets.append((await http.post("/grommets", json=body)).json()["id"])
+    """Grommets g0 to g3, and widgets w0 and w1 each made of one of them and of g3."""
+    grommets = [(await create_grommet(http, f"g{i}", 2 + i))["id"] for i in range(4)]
     widgets = []
     for i in range(2):
         parts = [
             {"grommet_id": grommets[i], "quantity": 2},
             {"grommet_id": grommets[3], "quantity": 1},
         ]
-        widgets.append(
-            (await http.post("/widgets", json={"name": f"w{i}", "parts": parts})).json()["id"]
-        )
+        widgets.append((await create_widget(http, f"w{i}", parts))["id"])
     return grommets, widgets
 
 

@@ -15,9 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data.engine import Database
-from tests.catalog.test_widgets import assert_problem
 from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import create_app
+from tests.helpers import assert_problem, create_app
 from tests.web.test_health import closed_port
 from tests.websocket_support import AsgiSocket
 

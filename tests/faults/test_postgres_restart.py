@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 from tests.conftest import make_container
 from tests.faults import tally
 from tests.faults.own_postgres import OwnPostgres, own_postgres
-from tests.helpers import create_app
+from tests.helpers import create_app, grommet_body
 
 CLIENTS = 8
 DOWN_S = 2.0
@@ -62,7 +62,7 @@ class Load:
 
     async def batch(self, n: int) -> None:
         items = [
-            {"method": "POST", "path": "/grommets", "body": grommet(f"b{n}-{part}")}
+            {"method": "POST", "path": "/grommets", "body": grommet_body(f"b{n}-{part}", 3)}
             for part in ("a", "b")
         ]
         response = await self.http.post("/batch", json={"requests": items})
@@ -79,10 +79,6 @@ class Load:
         self.statuses[f"{kind}_{status}"] += 1
         if status < 400:
             self.last_ok = time.perf_counter()
-
-
-def grommet(name: str) -> dict[str, Any]:
-    return {"name": name, "material": "brass", "diameter_mm": 3}
 
 
 async def rows_per_batch(url: str) -> Counter[str]:

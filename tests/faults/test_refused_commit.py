@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.catalog.test_widgets import assert_problem
 from tests.conftest import count
 from tests.faults import tally
+from tests.helpers import assert_problem
 from tests.websocket_support import AsgiSocket
 
 

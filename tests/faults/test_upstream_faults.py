@@ -13,12 +13,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from carpool.data.engine import Database
-from tests.catalog.test_availability import hinge
-from tests.catalog.test_widgets import assert_problem
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.fake_inventory import HUGE_BYTES, FakeInventory, fake_inventory
 from tests.faults import tally
-from tests.helpers import create_app
+from tests.helpers import assert_problem, create_app, hinge
 
 TIMEOUT_S = 1.0
 MAX_BYTES = 64 * 1024

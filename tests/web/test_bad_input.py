@@ -12,27 +12,15 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data.engine import Database
-from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import create_app
+from tests.conftest import TABLE_NAMES, count, make_container, wait_for_idle_pool
+from tests.helpers import assert_problem, create_app
 
 M6 = {"name": "M6", "material": "brass", "diameter_mm": 6}
 SMALL_LIMIT = 2048
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """A problem+json answer with `status`, and no trace of the server's insides."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert "Traceback" not in response.text and ".py" not in response.text
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert set(body) <= {"type", "title", "status", "detail", "errors"}
-    assert body["title"] and body["detail"]
-    return body
-
-
 async def assert_nothing_written(admin_engine: AsyncEngine) -> None:
-    for table in ("grommets", "widgets", "widget_parts"):
+    for table in TABLE_NAMES:
         assert await count(admin_engine, table) == 0, table
 
 

@@ -17,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data.engine import Database
 from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import create_app, probe
+from tests.helpers import assert_problem, create_app, probe
 from tests.probe_routes import _insert
-from tests.web.test_bad_input import assert_problem
 
 GENERIC_500 = {
     "type": "about:blank",

@@ -14,9 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data import migrations
-from tests.catalog.test_widgets import assert_problem
 from tests.conftest import make_container
-from tests.helpers import create_app
+from tests.helpers import assert_problem, create_app
 
 
 @asynccontextmanager

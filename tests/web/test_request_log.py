@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 
-from tests.catalog.test_widgets import grommet
+from tests.helpers import create_grommet
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 
@@ -21,7 +21,7 @@ def lines(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRec
 async def test_a_client_request_id_is_echoed_and_logged(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    made = await grommet(client, "M6")
+    made = await create_grommet(client, "M6")
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="carpool.requests"):
         response = await client.get(f"/grommets/{made['id']}", headers={"X-Request-ID": "abc-123"})
@@ -71,7 +71,7 @@ async def test_error_answers_carry_the_request_id_too(
 async def test_every_batch_item_has_its_own_line_with_the_batch_request_id(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    made = await grommet(client, "M6")
+    made = await create_grommet(client, "M6")
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="carpool.requests"):
         response = await client.post(

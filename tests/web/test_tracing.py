@@ -18,10 +18,9 @@ from websockets.asyncio.client import connect
 
 from carpool.observability.tracing import make_tracer_provider
 from carpool.settings import ConfigurationError, Settings, load_settings
-from tests.catalog.test_widgets import grommet, widget
 from tests.conftest import make_container
 from tests.fake_inventory import FakeInventory, fake_inventory
-from tests.helpers import create_app
+from tests.helpers import create_app, create_grommet, create_widget
 from tests.uvicorn_in_process import serving
 
 CALLER_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -92,7 +91,7 @@ def server_span(exporter: InMemorySpanExporter, name: str) -> ReadableSpan:
 async def test_a_request_is_one_server_span_named_by_route_with_sql_children(
     http: httpx.AsyncClient, exporter: InMemorySpanExporter
 ) -> None:
-    made = await grommet(http, "M6")
+    made = await create_grommet(http, "M6")
     exporter.clear()
     response = await http.get(f"/grommets/{made['id']}", headers={"X-Request-ID": "r-1"})
     assert response.status_code == 200
@@ -134,8 +133,8 @@ async def test_an_unrouted_request_is_named_by_method_not_by_path(
 async def test_each_batch_item_is_a_child_span_of_the_batch(
     http: httpx.AsyncClient, exporter: InMemorySpanExporter
 ) -> None:
-    g = await grommet(http, "M6")
-    w = await widget(http, "hinge", [{"grommet_id": g["id"], "quantity": 1}])
+    g = await create_grommet(http, "M6")
+    w = await create_widget(http, "hinge", [{"grommet_id": g["id"], "quantity": 1}])
     exporter.clear()
     load = [f"/grommets/{g['id']}", f"/widgets/{w['id']}", "/grommets/999"]
     response = await http.post("/batch", json={"load": load})
@@ -160,8 +159,8 @@ async def test_each_batch_item_is_a_child_span_of_the_batch(
 async def test_inventory_calls_are_client_spans_and_carry_traceparent(
     http: httpx.AsyncClient, exporter: InMemorySpanExporter, inventory: FakeInventory
 ) -> None:
-    g = await grommet(http, "M6")
-    w = await widget(http, "hinge", [{"grommet_id": g["id"], "quantity": 2}])
+    g = await create_grommet(http, "M6")
+    w = await create_widget(http, "hinge", [{"grommet_id": g["id"], "quantity": 2}])
     inventory.stock[g["id"]] = 9
     exporter.clear()
     response = await http.get(f"/widgets/{w['id']}/availability")
@@ -188,7 +187,7 @@ async def test_each_websocket_frame_is_a_child_span_of_the_socket(
     app = create_app(traced_container(database_url, inventory, provider))
     async with serving(app) as address:
         async with httpx.AsyncClient(base_url=f"http://{address}") as client:
-            g = await grommet(client, "M6")
+            g = await create_grommet(client, "M6")
         exporter.clear()
         async with connect(f"ws://{address}/ws") as ws:
             for frame_id, path in (("1", f"/grommets/{g['id']}"), ("2", "/widgets")):

@@ -8,11 +8,13 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from carpool.catalog import examples
 from carpool.catalog.availability import widget_availability
 from carpool.catalog.routes import READ
+from carpool.catalog.schemas import Availability
 from carpool.errors import NotFound, Unavailable
 from carpool.upstream.inventory import NOT_CONFIGURED, InventoryClient
-from carpool.web.endpoints import Doc, endpoint
+from carpool.web.endpoints import Answer, Doc, endpoint
 from carpool.web.inputs import existing_id
 from carpool.web.responses import json_response
 
@@ -27,7 +29,9 @@ blueprint = Blueprint("availability")
         "getWidgetAvailability",
         "How many of a widget the inventory's stock allows, and which grommet limits it",
         "widgets",
-        errors=(404, 502, 503, 504),
+        answers={200: Answer("The availability.", Availability, examples.AVAILABILITY)},
+        errors=(409, 502, 503, 504),
+        example={"widget_id": 3},
     ),
 )
 async def get_availability(request: Request, widget_id: int) -> HTTPResponse:

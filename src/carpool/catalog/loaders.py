@@ -46,18 +46,18 @@ def _grommets(uow: Work) -> KeyLoader[int, Row]:
     async def fetch(ids: list[int]) -> dict[int, Row]:
         return await uow.run(queries.grommets_by_ids, ids)
 
-    return KeyLoader(fetch, coalesce=uow.coalesce)
+    return KeyLoader(fetch, coalesce=uow.coalesce, source="grommets")
 
 
 def _widgets(uow: Work) -> KeyLoader[int, Row]:
     async def fetch(ids: list[int]) -> dict[int, Row]:
         return await uow.run(queries.widgets_by_ids, ids)
 
-    return KeyLoader(fetch, coalesce=uow.coalesce)
+    return KeyLoader(fetch, coalesce=uow.coalesce, source="widgets")
 
 
 def _widget_parts(uow: Work) -> KeyLoader[int, list[Row]]:
     async def fetch(ids: list[int]) -> dict[int, list[Row]]:
         return await uow.run(queries.parts_by_widget_ids, ids)
 
-    return KeyLoader(fetch, coalesce=uow.coalesce)
+    return KeyLoader(fetch, coalesce=uow.coalesce, source="widget_parts")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from carpool.catalog import loaders, queries
 from carpool.catalog.queries import Row
+from carpool.data import footprint
 from carpool.data.unit_of_work import Work
 from carpool.errors import Conflict
 
@@ -18,6 +19,7 @@ async def grommet(uow: Work, grommet_id: int) -> Row | None:
 async def grommet_page(uow: Work, *, after: int, limit: int) -> tuple[list[Row], bool]:
     """A page of grommets by id, and whether more follow it."""
     # One row more than asked tells whether another page exists, so a last page says so.
+    footprint.read_table("grommets")
     rows = await uow.run(queries.grommet_page, after=after, limit=limit + 1)
     return rows[:limit], len(rows) > limit
 
@@ -35,6 +37,7 @@ async def widget_page(
     uow: Work, *, after: int, limit: int, include_grommets: bool
 ) -> tuple[list[Row], bool]:
     """A page of widgets by id with their parts (grommets embedded if asked); more follow?"""
+    footprint.read_table("widgets")
     rows = await uow.run(queries.widget_page, after=after, limit=limit + 1)
     items = await _with_parts(uow, rows[:limit], include_grommets=include_grommets)
     return items, len(rows) > limit

@@ -9,20 +9,39 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from carpool.catalog import reads, writes
+from carpool.catalog import examples, reads, writes
 from carpool.catalog.queries import Row
-from carpool.catalog.schemas import GrommetCreate, GrommetPatch, WidgetCreate, WidgetPatch
+from carpool.catalog.schemas import (
+    Grommet,
+    GrommetCreate,
+    GrommetPage,
+    GrommetPatch,
+    IncludeQuery,
+    Widget,
+    WidgetCreate,
+    WidgetPage,
+    WidgetPageQuery,
+    WidgetPatch,
+)
 from carpool.data.unit_of_work import Work
 from carpool.errors import NotFound
-from carpool.web.endpoints import Doc, endpoint
-from carpool.web.inputs import body_as, encode_cursor, existing_id, flag_list, page_params
+from carpool.web.endpoints import Answer, Doc, endpoint
+from carpool.web.inputs import (
+    PageQuery,
+    body_as,
+    encode_cursor,
+    existing_id,
+    flag_list,
+    page_params,
+)
 from carpool.web.responses import empty_response, json_response
 
 blueprint = Blueprint("catalog")
 READ = "catalog:read"
 WRITE = "catalog:write"
 _INCLUDES = frozenset({"grommets"})
-_WRITE_ERRORS = (400, 409, 413, 415, 422)
+_LOCATION = {"location": "The path of the new resource."}
+_DELETED = {204: Answer("Deleted.")}
 
 
 def _work(request: Request) -> Work:
@@ -51,7 +70,12 @@ def _widget_missing(widget_id: int) -> NotFound:
     "/grommets",
     scope=READ,
     doc=Doc(
-        "listGrommets", "A page of grommets by id (keyset pagination)", "grommets", errors=(422,)
+        "listGrommets",
+        "A page of grommets by id (keyset pagination)",
+        "grommets",
+        answers={200: Answer("The page.", GrommetPage, examples.GROMMET_PAGE)},
+        query=PageQuery,
+        example={"limit": 1},
     ),
 )
 async def list_grommets(request: Request) -> HTTPResponse:
@@ -64,7 +88,13 @@ async def list_grommets(request: Request) -> HTTPResponse:
     blueprint,
     "/grommets/<grommet_id:int>",
     scope=READ,
-    doc=Doc("getGrommet", "One grommet", "grommets", errors=(404,)),
+    doc=Doc(
+        "getGrommet",
+        "One grommet",
+        "grommets",
+        answers={200: Answer("The grommet.", Grommet, examples.GROMMET)},
+        example={"grommet_id": 1},
+    ),
 )
 async def get_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     found = await reads.grommet(_work(request), existing_id(grommet_id, "grommet"))
@@ -78,7 +108,15 @@ async def get_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     "/grommets",
     methods=("POST",),
     scope=WRITE,
-    doc=Doc("createGrommet", "Create a grommet", "grommets", errors=_WRITE_ERRORS),
+    doc=Doc(
+        "createGrommet",
+        "Create a grommet",
+        "grommets",
+        answers={201: Answer("The new grommet.", Grommet, examples.GROMMET, _LOCATION)},
+        errors=(409,),
+        body=GrommetCreate,
+        body_example=examples.GROMMET_CREATE,
+    ),
 )
 async def create_grommet(request: Request) -> HTTPResponse:
     data = body_as(request, GrommetCreate)
@@ -92,7 +130,14 @@ async def create_grommet(request: Request) -> HTTPResponse:
     methods=("PATCH",),
     scope=WRITE,
     doc=Doc(
-        "patchGrommet", "Change some fields of a grommet", "grommets", errors=(404, *_WRITE_ERRORS)
+        "patchGrommet",
+        "Change some fields of a grommet",
+        "grommets",
+        answers={200: Answer("The grommet now.", Grommet, examples.GROMMET)},
+        errors=(409,),
+        body=GrommetPatch,
+        body_example=examples.GROMMET_PATCH,
+        example={"grommet_id": 1},
     ),
 )
 async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
@@ -109,7 +154,14 @@ async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     "/grommets/<grommet_id:int>",
     methods=("DELETE",),
     scope=WRITE,
-    doc=Doc("deleteGrommet", "Delete a grommet", "grommets", errors=(404, 409)),
+    doc=Doc(
+        "deleteGrommet",
+        "Delete a grommet (409 while a widget uses it)",
+        "grommets",
+        answers=_DELETED,
+        errors=(409,),
+        example={"grommet_id": 1},
+    ),
 )
 async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     existing_id(grommet_id, "grommet")
@@ -125,7 +177,15 @@ async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     blueprint,
     "/widgets",
     scope=READ,
-    doc=Doc("listWidgets", "A page of widgets by id (keyset pagination)", "widgets", errors=(422,)),
+    doc=Doc(
+        "listWidgets",
+        "A page of widgets by id (keyset pagination)",
+        "widgets",
+        answers={200: Answer("The page.", WidgetPage, examples.WIDGET_PAGE)},
+        errors=(409,),
+        query=WidgetPageQuery,
+        example={"limit": 20, "include": "grommets"},
+    ),
 )
 async def list_widgets(request: Request) -> HTTPResponse:
     after, limit = page_params(request)
@@ -140,7 +200,15 @@ async def list_widgets(request: Request) -> HTTPResponse:
     blueprint,
     "/widgets/<widget_id:int>",
     scope=READ,
-    doc=Doc("getWidget", "One widget", "widgets", errors=(404, 422)),
+    doc=Doc(
+        "getWidget",
+        "One widget",
+        "widgets",
+        answers={200: Answer("The widget.", Widget, examples.WIDGET)},
+        errors=(409,),
+        query=IncludeQuery,
+        example={"widget_id": 3},
+    ),
 )
 async def get_widget(request: Request, widget_id: int) -> HTTPResponse:
     include = "grommets" in flag_list(request, "include", _INCLUDES)
@@ -157,7 +225,14 @@ async def get_widget(request: Request, widget_id: int) -> HTTPResponse:
     "/widgets",
     methods=("POST",),
     scope=WRITE,
-    doc=Doc("createWidget", "Create a widget", "widgets", errors=_WRITE_ERRORS),
+    doc=Doc(
+        "createWidget",
+        "Create a widget (422 if a part names no grommet)",
+        "widgets",
+        answers={201: Answer("The new widget.", Widget, examples.WIDGET, _LOCATION)},
+        body=WidgetCreate,
+        body_example=examples.WIDGET_CREATE,
+    ),
 )
 async def create_widget(request: Request) -> HTTPResponse:
     data = body_as(request, WidgetCreate)
@@ -172,7 +247,13 @@ async def create_widget(request: Request) -> HTTPResponse:
     methods=("PATCH",),
     scope=WRITE,
     doc=Doc(
-        "patchWidget", "Change some fields of a widget", "widgets", errors=(404, *_WRITE_ERRORS)
+        "patchWidget",
+        "Rename a widget and/or replace its parts",
+        "widgets",
+        answers={200: Answer("The widget now.", Widget, examples.WIDGET)},
+        body=WidgetPatch,
+        body_example=examples.WIDGET_PATCH,
+        example={"widget_id": 3},
     ),
 )
 async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
@@ -190,7 +271,13 @@ async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
     "/widgets/<widget_id:int>",
     methods=("DELETE",),
     scope=WRITE,
-    doc=Doc("deleteWidget", "Delete a widget", "widgets", errors=(404,)),
+    doc=Doc(
+        "deleteWidget",
+        "Delete a widget and its parts",
+        "widgets",
+        answers=_DELETED,
+        example={"widget_id": 3},
+    ),
 )
 async def delete_widget(request: Request, widget_id: int) -> HTTPResponse:
     existing_id(widget_id, "widget")

@@ -14,7 +14,15 @@ from sanic.response import HTTPResponse
 
 from carpool.compose.dispatch import SubRequest, SubResponse, capture, dispatch_subrequest
 from carpool.compose.encoding import encode_batch, is_json
-from carpool.compose.envelope import BatchItem, Envelope, parse_envelope
+from carpool.compose.envelope import (
+    BatchAnswer,
+    BatchItem,
+    BatchLimits,
+    Envelope,
+    batch_request_model,
+    parse_envelope,
+)
+from carpool.compose.examples import CallExamples
 from carpool.compose.references import (
     TooLarge,
     Unresolvable,
@@ -28,7 +36,7 @@ from carpool.compose.references import (
 from carpool.data.unit_of_work import Work
 from carpool.errors import Invalid, TimedOut
 from carpool.settings import Settings
-from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Doc, endpoint
+from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Answer, Doc, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.inputs import depth_exceeds, json_body, max_depth, too_deep
 from carpool.web.responses import json_response, problem_response
@@ -238,10 +246,12 @@ async def run_batch(parent: Request, data: Any, work: Work, settings: Settings) 
     return encode_batch(committed=committed, items=items)
 
 
-def batch_routes(settings: Settings) -> Blueprint:
-    """The `/batch` routes, with the limits in `settings`."""
+def batch_routes(settings: Settings, examples: CallExamples) -> Blueprint:
+    """The `/batch` routes, with the limits in `settings`; their description shows `examples`."""
     blueprint = Blueprint("batch")
-    limits = {"max_items": settings.batch_max_items, "timeout_s": settings.batch_timeout_s}
+    limits = BatchLimits(
+        max_items=settings.batch_max_items, timeout_s=settings.batch_timeout_s
+    ).model_dump()
 
     @endpoint(
         blueprint,
@@ -249,7 +259,12 @@ def batch_routes(settings: Settings) -> Blueprint:
         scope=PUBLIC,
         composable=False,
         unit=False,
-        doc=Doc("getBatchLimits", "The batch limits in force", "batch"),
+        doc=Doc(
+            "getBatchLimits",
+            "The batch limits in force",
+            "batch",
+            answers={200: Answer("The limits.", BatchLimits, limits)},
+        ),
     )
     async def batch_limits(request: Request) -> HTTPResponse:
         """The limits in force, so that clients can split their work before sending it."""
@@ -265,7 +280,16 @@ def batch_routes(settings: Settings) -> Blueprint:
             "runBatch",
             "Run many sub-requests on one unit of work; one answer for all",
             "batch",
-            errors=(400, 413, 415, 422, 504),
+            answers={
+                200: Answer(
+                    "Every item's answer, in request order (also when items failed).",
+                    BatchAnswer,
+                    examples.batch_answer,
+                )
+            },
+            errors=(504,),
+            body=batch_request_model(settings.batch_max_items),
+            body_example=examples.batch,
         ),
     )
     async def batch(request: Request) -> HTTPResponse:

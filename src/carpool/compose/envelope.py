@@ -1,11 +1,21 @@
-"""The `POST /batch` envelope: its two forms, validated into a list of BatchItems."""
+"""The `POST /batch` envelope: its two forms, validated into a list of BatchItems; and the
+models of the batch's request and answer, whose JSON Schemas the API description shows."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    ValidationError,
+    create_model,
+)
 
 from carpool.errors import FieldError, Invalid
 from carpool.web.inputs import field_errors, pattern_rule
@@ -14,9 +24,23 @@ from carpool.web.unit_scope import SAFE_METHODS
 METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 _ID = pattern_rule(r"^[^/{}\s]+$", "An id must not contain '/', '{', '}' or whitespace")
 _ABSOLUTE = pattern_rule(r"^/", "A path must start with / (it is the path of this API's URL)")
+
+
+def _any_case(words: frozenset[str]) -> str:
+    # Methods are read in any case; JSON Schema's regular expressions have no (?i).
+    spelt = ("".join(f"[{c.upper()}{c.lower()}]" for c in word) for word in sorted(words))
+    return f"^(?:{'|'.join(spelt)})$"
+
+
+# The paths of the short form are its ids, so they are unique.
+_UNIQUE: dict[str, Any] = {"uniqueItems": True}
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_ID)]
 Path = Annotated[str, StringConstraints(min_length=1, max_length=8192, pattern=_ABSOLUTE)]
-Method = Annotated[str, StringConstraints(to_upper=True)]
+Method = Annotated[
+    str,
+    StringConstraints(to_upper=True),
+    Field(description="Any case.", json_schema_extra={"pattern": _any_case(METHODS)}),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +72,77 @@ class SubRequestFields(BaseModel):
     body: Any = None
 
 
-class _Item(SubRequestFields):
+class BatchRequestItem(SubRequestFields):
+    """One sub-request of a batch; its id defaults to its index."""
+
     id: ItemId | None = None
 
 
-class _FullForm(BaseModel):
+class BatchFullForm(BaseModel):
+    """A batch, full form: items run in order on one unit of work; atomic by default."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     atomic: bool = True
-    requests: list[_Item] = Field(min_length=1)
+    requests: list[BatchRequestItem] = Field(min_length=1)
 
 
-class _ShortForm(BaseModel):
+class BatchShortForm(BaseModel):
+    """A batch, short form: GET each path; the ids are the paths; not atomic."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    load: list[Path] = Field(min_length=1)
+    load: list[Path] = Field(min_length=1, json_schema_extra=_UNIQUE)
+
+
+class BatchRequest(RootModel[BatchFullForm | BatchShortForm]):
+    """A `POST /batch` body (docs/batch.md); `{{id/json-pointer}}` strings refer to earlier
+    items' answers."""
+
+
+@functools.cache
+def batch_request_model(max_items: int) -> type[BaseModel]:
+    """`BatchRequest` with the item limit in force, for the API description."""
+
+    limit = Field(min_length=1, max_length=max_items)
+    unique = Field(min_length=1, max_length=max_items, json_schema_extra=_UNIQUE)
+    full = create_model(
+        "BatchFullForm",
+        __base__=BatchFullForm,
+        __doc__=BatchFullForm.__doc__,
+        requests=(list[BatchRequestItem], limit),
+    )
+    short = create_model(
+        "BatchShortForm",
+        __base__=BatchShortForm,
+        __doc__=BatchShortForm.__doc__,
+        load=(list[Path], unique),
+    )
+    root: type[BaseModel] = RootModel[full | short]  # type: ignore[valid-type]
+    return create_model("BatchRequest", __base__=root, __doc__=BatchRequest.__doc__)
+
+
+class BatchItemAnswer(BaseModel):
+    """One item's answer: its body is the single route's body, byte for byte (null if none)."""
+
+    id: str
+    status: int = Field(ge=100, le=599)
+    headers: dict[str, str] = Field(description="The handler's own headers (e.g. location).")
+    body: Any = Field(description="The single route's JSON body, or null.")
+
+
+class BatchAnswer(BaseModel):
+    """The answer of a batch whose envelope is valid: every item's answer, in request order."""
+
+    committed: bool = Field(description="false: nothing the batch did was kept.")
+    responses: list[BatchItemAnswer]
+
+
+class BatchLimits(BaseModel):
+    """The batch limits in force."""
+
+    max_items: int = Field(ge=1)
+    timeout_s: float = Field(gt=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +155,14 @@ class Envelope:
 
 def parse_envelope(data: Any, *, max_items: int) -> Envelope:
     """Validate a decoded batch body; Invalid (422) with per-field errors otherwise."""
-    model: type[_FullForm] | type[_ShortForm]
-    model = _ShortForm if isinstance(data, dict) and "load" in data else _FullForm
+    model: type[BatchFullForm] | type[BatchShortForm]
+    model = BatchShortForm if isinstance(data, dict) and "load" in data else BatchFullForm
     _check_size(data, max_items=max_items)
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
         raise Invalid("The batch envelope is invalid.", field_errors(exc)) from None
-    if isinstance(parsed, _ShortForm):
+    if isinstance(parsed, BatchShortForm):
         items = [
             BatchItem(i, path, "GET", path, {}, None, False) for i, path in enumerate(parsed.load)
         ]
@@ -95,7 +175,7 @@ def parse_envelope(data: Any, *, max_items: int) -> Envelope:
     return envelope
 
 
-def _items(requests: list[_Item]) -> list[BatchItem]:
+def _items(requests: list[BatchRequestItem]) -> list[BatchItem]:
     return [
         BatchItem(
             index=i,

@@ -1,4 +1,5 @@
-"""WebSocket frames of `/ws`: request and batch frames in, id-tagged answers out."""
+"""WebSocket frames of `/ws`: request, batch and typed frames in, id-tagged answers out;
+and the models of each frame, whose JSON Schemas the socket's AsyncAPI description shows."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from carpool.compose.dispatch import SubRequest
-from carpool.compose.envelope import METHODS, SubRequestFields
+from carpool.compose.envelope import (
+    METHODS,
+    BatchAnswer,
+    BatchItemAnswer,
+    BatchRequest,
+    SubRequestFields,
+)
 from carpool.errors import FieldError
 from carpool.web.inputs import JSON_MAX_DEPTH_DEFAULT, depth_exceeds, field_errors
+from carpool.web.responses import Problem
 
 BAD_FRAME = "urn:carpool:problem:bad-frame"
 FrameId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -52,21 +60,60 @@ class BatchFrame:
     batch: Any
 
 
-class _Request(SubRequestFields):
+@dataclass(frozen=True, slots=True)
+class TypedFrame:
+    """A frame with a `"type"` (subscribe, unsubscribe, ...): read by the handler of its type."""
+
+    type: str
+    id: str | None
+    data: dict[str, Any]
+
+
+class RequestFrameIn(SubRequestFields):
+    """A request frame: one route, run on a unit of work of its own."""
+
     id: FrameId
 
 
-class _Batch(BaseModel):
+class BatchFrameIn(BaseModel):
+    """A batch frame: a `POST /batch` body, run as `POST /batch` runs it."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     id: FrameId
-    batch: Any
+    batch: Any  # validated by the batch itself, so that its errors read as the batch's
+
+
+class BatchFrameInDescribed(BatchFrameIn):
+    """A batch frame, as the AsyncAPI description shows it: `batch` is a `POST /batch` body."""
+
+    batch: BatchRequest
+
+
+class RequestFrameOut(BatchItemAnswer):
+    """The answer of a request frame: its body is the single route's body, byte for byte."""
+
+
+class BatchFrameOut(BaseModel):
+    """The answer of a batch frame: the `POST /batch` answer, or its problem."""
+
+    id: str
+    status: int = Field(ge=200, le=599)
+    body: BatchAnswer | Problem
+
+
+class ErrorFrameOut(BaseModel):
+    """The answer to a frame that cannot be run (not JSON, unknown keys, no path): 400."""
+
+    id: str | None = Field(description="The frame's id if it had one, else null.")
+    status: int = Field(ge=400, le=599)
+    body: Problem
 
 
 def parse_frame(
     payload: str | bytes, *, max_depth: int = JSON_MAX_DEPTH_DEFAULT
-) -> RequestFrame | BatchFrame:
-    """A text frame's JSON as a request or a batch frame; BadFrame if it is neither.
+) -> RequestFrame | BatchFrame | TypedFrame:
+    """A text frame's JSON as a request, batch or typed frame; BadFrame if it is none of them.
 
     A request frame's body may nest `max_depth` levels (JSON_MAX_DEPTH), as a single
     request's may; a batch frame's items are held to it one by one, as `POST /batch`'s are.
@@ -81,11 +128,16 @@ def parse_frame(
     if "batch" not in data and depth_exceeds(data, max_depth + 1):
         error = FieldError(f"the JSON is nested deeper than {max_depth} levels", pointer="/body")
         raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
+    if "type" in data:
+        if not isinstance(data["type"], str):
+            error = FieldError("the type must be a string", pointer="/type")
+            raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
+        return TypedFrame(data["type"], frame_id, data)
     try:
         if "batch" in data:
-            batch = _Batch.model_validate(data)
+            batch = BatchFrameIn.model_validate(data)
             return BatchFrame(batch.id, batch.batch)
-        request = _Request.model_validate(data)
+        request = RequestFrameIn.model_validate(data)
     except ValidationError as exc:
         errors = tuple(field_errors(exc))
         raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=errors) from None

@@ -15,7 +15,7 @@ from sanic.request import Request
 
 Message = MutableMapping[str, Any]
 Payload = str | bytes  # a text frame arrives as str, a binary one as bytes
-Answer = Callable[[Payload], Awaitable[bytes]]
+Answer = Callable[[Payload], Awaitable[bytes | None]]  # None: nothing to answer
 
 GOING_AWAY = 1001
 MESSAGE_TOO_BIG = 1009
@@ -185,7 +185,9 @@ class Multiplexer:
 
     async def _run(self, payload: Payload) -> None:
         try:
-            await self._socket.send_text(await self._answer(payload))
+            answer = await self._answer(payload)
+            if answer is not None:
+                await self._socket.send_text(answer)
         except SocketClosed:
             pass  # the peer has gone: the frame's work is finalised and nobody is listening
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sanic import Blueprint, Sanic
@@ -12,21 +13,93 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 from carpool.compose.batch import run_batch
 from carpool.compose.dispatch import as_response, capture, dispatch_subrequest
 from carpool.compose.encoding import encode_item
+from carpool.compose.examples import BAD_FRAME_ANSWER, CallExamples
 from carpool.compose.frames import (
     BAD_FRAME,
     BadFrame,
     BatchFrame,
+    BatchFrameInDescribed,
+    BatchFrameOut,
+    ErrorFrameOut,
     RequestFrame,
+    RequestFrameIn,
+    RequestFrameOut,
+    TypedFrame,
     encode_answer,
     parse_frame,
 )
+from carpool.compose.live import LiveHub
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
+from carpool.compose.subscriptions import (
+    LiveSocket,
+    SubscribeFrameIn,
+    UnsubscribeFrameIn,
+    UpdateFrameOut,
+)
 from carpool.observability import metrics
 from carpool.settings import Settings
-from carpool.web.endpoints import AUTHENTICATED, Doc, endpoint
+from carpool.web.endpoints import AUTHENTICATED, Answer, Doc, Message, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.responses import JSON, problem_response
 from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
+
+
+def messages(examples: CallExamples) -> tuple[Message, ...]:
+    """The frames of `/ws`, as its AsyncAPI description shows them."""
+    return (
+        Message(
+            "request",
+            "Run one route (its own unit of work)",
+            RequestFrameIn,
+            examples.request_frame(),
+        ),
+        Message(
+            "batch",
+            "Run a batch, as POST /batch does",
+            BatchFrameInDescribed,
+            examples.batch_frame(),
+        ),
+        Message(
+            "answer",
+            "The answer of a request frame",
+            RequestFrameOut,
+            examples.answer_frame(),
+            sent=True,
+        ),
+        Message(
+            "batchAnswer",
+            "The answer of a batch frame",
+            BatchFrameOut,
+            examples.batch_answer_frame(),
+            sent=True,
+        ),
+        Message(
+            "subscribe",
+            "Keep a GET route's answer live (docs/live.md)",
+            SubscribeFrameIn,
+            examples.subscribe_frame(),
+        ),
+        Message(
+            "unsubscribe",
+            "Stop a subscription",
+            UnsubscribeFrameIn,
+            examples.unsubscribe_frame(),
+        ),
+        Message(
+            "update",
+            "A subscription's answer: at once, then after each committed change that alters it",
+            UpdateFrameOut,
+            examples.update_frame(),
+            sent=True,
+        ),
+        Message(
+            "error",
+            "The answer to a frame that cannot be run",
+            ErrorFrameOut,
+            BAD_FRAME_ANSWER,
+            sent=True,
+        ),
+    )
 
 
 def _problem_answer(frame_id: str | None, exc: Exception) -> bytes:
@@ -44,20 +117,29 @@ class FrameRunner:
 
     A request frame runs on a unit of work of its own (read-only for GET, HEAD, OPTIONS),
     committed when unsafe and answered below 400, else rolled back. A batch frame runs as
-    `POST /batch` does, on one unit of work for its items. Bad frames are answered 400.
+    `POST /batch` does, on one unit of work for its items. A typed frame (`"type"`) goes to
+    `typed` (subscriptions). Bad frames are answered 400.
     """
 
-    def __init__(self, parent: Request, unit_of_work: UnitOfWorkFactory, settings: Settings):
+    def __init__(
+        self,
+        parent: Request,
+        unit_of_work: UnitOfWorkFactory,
+        settings: Settings,
+        *,
+        typed: TypedFrameHandler | None = None,
+    ):
         self._parent = parent
         self._unit_of_work = unit_of_work
         self._settings = settings
+        self._typed = typed
 
-    async def __call__(self, payload: Payload) -> bytes:
-        """The answer frame's text for `payload`: never raises but for cancellation."""
+    async def __call__(self, payload: Payload) -> bytes | None:
+        """The answer frame's text for `payload` (None: none); never raises but for cancellation."""
         with metrics.tracking(metrics.FRAMES_IN_FLIGHT):
             return await self._answer(payload)
 
-    async def _answer(self, payload: Payload) -> bytes:
+    async def _answer(self, payload: Payload) -> bytes | None:
         try:
             if isinstance(payload, bytes):
                 raise BadFrame("Send frames as text: binary frames are not read.", frame_id=None)
@@ -67,11 +149,21 @@ class FrameRunner:
         except Exception as exc:  # a bug: every frame still gets exactly one answer
             return _problem_answer(None, exc)
         try:
+            if isinstance(frame, TypedFrame):
+                return await self._typed_frame(frame)
             if isinstance(frame, BatchFrame):
                 return await self._batch(frame)
             return await self._request(frame)
         except Exception as exc:  # a bug: logged by problem_for, answered 500; the socket lives
             return _problem_answer(frame.id, exc)
+
+    async def _typed_frame(self, frame: TypedFrame) -> bytes | None:
+        try:
+            if self._typed is None:
+                raise BadFrame(f"Unknown frame type {frame.type!r}.", frame_id=frame.id)
+            return await self._typed(frame)
+        except BadFrame as exc:
+            return _bad_frame_answer(exc)
 
     async def _request(self, frame: RequestFrame) -> bytes:
         async with unit_scope(self._unit_of_work, method=frame.method) as scope:
@@ -90,15 +182,25 @@ class FrameRunner:
         return encode_answer(frame.id, answer.status, answer.body)
 
 
-def websocket_routes(settings: Settings) -> Blueprint:
-    """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown."""
+TypedFrameHandler = Callable[[TypedFrame], Awaitable[bytes | None]]
+
+
+def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
+    """The `/ws` route, with the limits in `settings`, and its part in a graceful shutdown;
+    its description shows `examples`."""
     blueprint = Blueprint("websocket")
     live: dict[Multiplexer, asyncio.Task[Any]] = {}
 
     async def multiplex(request: Request, ws: Any) -> None:
         """Answer id-tagged frames concurrently until the socket ends."""
-        runner = FrameRunner(request, request.app.ctx.container.unit_of_work, settings)
         socket = AsgiWebSocket.of(request)
+        hub: LiveHub = request.app.ctx.live
+        live_socket = LiveSocket(
+            hub, request, socket, max_subscriptions=settings.ws_max_subscriptions
+        )
+        runner = FrameRunner(
+            request, request.app.ctx.container.unit_of_work, settings, typed=live_socket.handle
+        )
         multiplexer = Multiplexer(
             socket,
             runner,
@@ -114,6 +216,7 @@ def websocket_routes(settings: Settings) -> Blueprint:
                 await multiplexer.serve()
         finally:
             del live[multiplexer]
+            await live_socket.close()
 
     endpoint(
         blueprint,
@@ -122,7 +225,14 @@ def websocket_routes(settings: Settings) -> Blueprint:
         composable=False,
         unit=False,
         websocket=True,
-        doc=Doc("multiplex", "Multiplex requests over one WebSocket", "websocket"),
+        doc=Doc(
+            "multiplex",
+            "Multiplex requests over one WebSocket (described by /asyncapi.json)",
+            "websocket",
+            answers={101: Answer("Switching to the WebSocket protocol.")},
+            errors=(400,),
+            messages=messages(examples),
+        ),
     )(multiplex)
 
     @blueprint.before_server_stop
@@ -133,5 +243,6 @@ def websocket_routes(settings: Settings) -> Blueprint:
             multiplexer.stop()
         if live:
             await asyncio.wait(set(live.values()), timeout=settings.ws_shutdown_grace_s + 1.0)
+        await app.ctx.live.close(grace_s=settings.ws_shutdown_grace_s)
 
     return blueprint

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Generic, TypeVar
 
+from carpool.data import footprint
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -20,12 +22,18 @@ class KeyLoader(Generic[K, V]):
     at most once until it is forgotten. Without it, every load is its own call and
     nothing is remembered (for measuring the difference only). A key `fetch` does not
     answer loads as None. A failed fetch fails its waiters and is not remembered.
+
+    `source` names what the keys are keys of (a table): every key asked for is noted in the
+    footprint of a tracked call (`carpool.data.footprint`), so live answers know what they read.
     """
 
-    __slots__ = ("_fetch", "_known", "_queue", "_running", "coalesce")
+    __slots__ = ("_fetch", "_known", "_queue", "_running", "coalesce", "source")
 
-    def __init__(self, fetch: Fetch[K, V], *, coalesce: bool = True) -> None:
+    def __init__(
+        self, fetch: Fetch[K, V], *, coalesce: bool = True, source: str | None = None
+    ) -> None:
         self._fetch = fetch
+        self.source = source
         self.coalesce = coalesce
         self._known: dict[K, asyncio.Future[V | None]] = {}
         self._queue: dict[K, asyncio.Future[V | None]] = {}  # keys for the next fetch
@@ -33,8 +41,10 @@ class KeyLoader(Generic[K, V]):
 
     async def load(self, key: K) -> V | None:
         """The value for `key`, or None."""
+        if self.source is not None:
+            footprint.read_keys(self.source, (key,))
         if not self.coalesce:
-            return (await self._fetch([key])).get(key)
+            return await self._fetch_one(key)
         future = self._known.get(key) or self._enqueue(key)
         if future.done():
             return future.result()
@@ -45,12 +55,17 @@ class KeyLoader(Generic[K, V]):
     async def load_many(self, keys: Iterable[K]) -> list[V | None]:
         """The values for `keys`, in order (None where missing), in one fetch at most."""
         wanted = list(keys)
+        if self.source is not None:
+            footprint.read_keys(self.source, wanted)
         if not self.coalesce:
-            return [await self.load(key) for key in wanted]
+            return [await self._fetch_one(key) for key in wanted]
         futures = [self._known.get(key) or self._enqueue(key) for key in wanted]
         if all(future.done() for future in futures):
             return [future.result() for future in futures]
         return await asyncio.shield(asyncio.gather(*futures))
+
+    async def _fetch_one(self, key: K) -> V | None:
+        return (await self._fetch([key])).get(key)
 
     def prime(self, key: K, value: V | None) -> None:
         """Remember `value` as the state of `key` now (after a write), replacing what was loaded."""

@@ -34,18 +34,39 @@ AUTHENTICATED: Final = "*"
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One documented answer of an operation: what it means, and its body's shape if JSON."""
+    """One documented success answer of an operation: what it means, its body's model (if
+    any, a pydantic model), an example body, and its headers (name: what it says)."""
 
     description: str
     model: type[BaseModel] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
     example: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
     media_type: str = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
+class Message:
+    """One kind of WebSocket frame a socket route reads (`sent=False`) or writes (`sent=True`)."""
+
+    name: str
+    summary: str
+    model: type[BaseModel]
+    example: Any
+    sent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Doc:
-    """The API description of an operation: what the OpenAPI document says of it."""
+    """The API description of an operation, from which the OpenAPI and AsyncAPI documents
+    are generated.
+
+    `answers` are the success answers; `errors` the error statuses the handler itself
+    raises (those implied by a JSON body, a query model or a write are added by the
+    generator). `body` and `query` are the input models (validation-mode JSON Schema);
+    `path` optionally narrows the path parameters the route's converters imply. `example`
+    gives an example value of each parameter; `body_example` an example body. A socket
+    route lists its frames in `messages`.
+    """
 
     operation_id: str
     summary: str
@@ -55,7 +76,10 @@ class Doc:
     body: type[BaseModel] | None = None
     body_example: Any = None
     query: type[BaseModel] | None = None
+    path: type[BaseModel] | None = None
+    example: Mapping[str, Any] = field(default_factory=dict)
     description: str | None = None
+    messages: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: Sanic hashes route ctx

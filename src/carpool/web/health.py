@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from typing import Literal
 
+from pydantic import BaseModel, Field, RootModel
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -13,7 +15,7 @@ from sanic.response import HTTPResponse
 from carpool.data import migrations
 from carpool.data.unit_of_work import Work
 from carpool.errors import DatabaseBusy, DatabaseUnavailable, Unavailable
-from carpool.web.endpoints import PUBLIC, Doc, endpoint
+from carpool.web.endpoints import PUBLIC, Answer, Doc, endpoint
 from carpool.web.responses import json_response
 
 blueprint = Blueprint("health")
@@ -22,13 +24,50 @@ log = logging.getLogger("carpool.health")
 READY_TIMEOUT_S = 5.0
 
 
+class Health(BaseModel):
+    """The process serves."""
+
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    """The database answers, its schema at the migrations' head."""
+
+    status: Literal["ready"]
+    revision: str | None
+
+
+class PoolFigures(BaseModel):
+    """How the connection pool stands."""
+
+    size: int = Field(ge=0, description="Connections it may open.")
+    in_use: int = Field(ge=0)
+    waiting: int = Field(ge=0, description="Callers waiting for a connection.")
+
+
+class Busy(BaseModel):
+    """Every connection is in use: the instance stays in rotation."""
+
+    status: Literal["busy"]
+    pool: PoolFigures
+
+
+class Readiness(RootModel[Ready | Busy]):
+    """Ready, or busy (every connection in use, which is no reason to leave rotation)."""
+
+
 @endpoint(
     blueprint,
     "/health",
     scope=PUBLIC,
     composable=False,
     unit=False,
-    doc=Doc("health", "Liveness: the process serves (touches no database)", "operations"),
+    doc=Doc(
+        "health",
+        "Liveness: the process serves (touches no database)",
+        "operations",
+        answers={200: Answer("Up.", Health, {"status": "ok"})},
+    ),
 )
 async def health(request: Request) -> HTTPResponse:
     """The process is up and serving."""
@@ -44,6 +83,9 @@ async def health(request: Request) -> HTTPResponse:
         "ready",
         "Readiness: the database answers and its schema is at the migrations' head",
         "operations",
+        answers={
+            200: Answer("Ready, or busy.", Readiness, {"status": "ready", "revision": "0001"})
+        },
         errors=(503,),
     ),
 )

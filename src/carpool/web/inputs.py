@@ -8,10 +8,11 @@ import re
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sanic.request import Request
 
 from carpool.errors import BadRequest, FieldError, Invalid, NotFound, UnsupportedMediaType
+from carpool.web.openapi.schemas import omit_null_defaults
 
 M = TypeVar("M", bound=BaseModel)
 ID_MAX = 2**63 - 1
@@ -29,6 +30,35 @@ def pattern_rule(pattern: str, rule: str) -> str:
     """`pattern`, registered so that a value that fails it is told `rule`, not the regex."""
     _PATTERN_RULES[pattern] = rule
     return pattern
+
+
+# Exactly the cursors `encode_cursor` makes: base64url of "after:<1 to 19 digits>", unpadded.
+# One pattern both refuses every other string and tells the API description what a cursor is.
+_DIGITS3 = r"(?:[MN][DTjz]|O[DT])[AEIMQUYcgk][w-z0-5]"
+_DIGITS1 = r"(?:[MN][AQgw]|O[AQ])"
+_DIGITS2 = r"(?:[MN][DTjz]|O[DT])[AEIMQUYcgk]"
+CURSOR_PATTERN = pattern_rule(
+    rf"^YWZ0ZXI6(?:(?:{_DIGITS3}){{1,6}}|(?:{_DIGITS3}){{0,6}}{_DIGITS1}"
+    rf"|(?:{_DIGITS3}){{0,5}}{_DIGITS2})$",
+    "cursor is not one this API returned",
+)
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
+class PageQuery(BaseModel):
+    """The query of a keyset-paginated list (read by `page_params`)."""
+
+    model_config = ConfigDict(json_schema_extra=omit_null_defaults)
+
+    limit: int = Field(
+        PAGE_DEFAULT, ge=1, le=PAGE_MAX, description="Items per page.", examples=[20]
+    )
+    cursor: str | None = Field(
+        None,
+        pattern=CURSOR_PATTERN,
+        description="The `next` of the previous page.",
+        examples=["YWZ0ZXI6MQ"],
+    )
 
 
 def depth_exceeds(value: Any, limit: int) -> bool:
@@ -138,6 +168,8 @@ def encode_cursor(last_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     """The id a cursor made by `encode_cursor` points after (422 if it is not one)."""
     try:
+        if not _CURSOR.fullmatch(cursor):
+            raise ValueError(cursor)
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
         if prefix == "after" and _NUMBER.fullmatch(number) and int(number) <= ID_MAX:

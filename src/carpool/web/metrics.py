@@ -25,7 +25,11 @@ def metrics_routes(*, scope: str | None = PUBLIC) -> Blueprint:
             "Prometheus metrics of every worker (text format)",
             "operations",
             answers={
-                200: Answer("Prometheus text exposition format.", media_type=metrics.CONTENT_TYPE)
+                200: Answer(
+                    "Prometheus text exposition format.",
+                    example="# TYPE carpool_calls_total counter\n",
+                    media_type=metrics.CONTENT_TYPE,
+                )
             },
             description="Calls by route, method, status and transport; unit-of-work"
             " durations and queries; pool, upstream, socket and frame figures; 503s and 429s.",

@@ -7,6 +7,7 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, Field
 from sanic.response import HTTPResponse
 
 from carpool.errors import FieldError
@@ -14,6 +15,26 @@ from carpool.errors import FieldError
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 _OPTIONS = orjson.OPT_UTC_Z
+
+
+class ProblemFieldError(BaseModel):
+    """One invalid input of a problem: a JSON Pointer into the body, or a query parameter."""
+
+    detail: str
+    pointer: str | None = Field(None, description="JSON Pointer into the body.")
+    parameter: str | None = Field(None, description="The query parameter at fault.")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (application/problem+json), as `problem_response` writes them."""
+
+    type: str
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    errors: list[ProblemFieldError] | None = Field(
+        None, description="Each invalid value (422), at most 50."
+    )
 
 
 def dumps(value: Any) -> bytes:

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of an app: its routes, described by `operations`."""
+"""The OpenAPI 3.1 document of an app, generated from what its routes declare (`@endpoint`)."""
 
 from __future__ import annotations
 
@@ -8,81 +8,90 @@ from typing import Any
 
 from sanic import Sanic
 
-from carpool.web.openapi.operations import operations, parameters, problem_responses
-from carpool.web.openapi.schemas import components
+from carpool.web.endpoints import endpoint_of
+from carpool.web.openapi.operations import Operation, head_of, operation, problem_responses
+from carpool.web.openapi.schemas import Components
 from carpool.web.route_names import template
 
 log = logging.getLogger("carpool.openapi")
+ASYNCAPI = "/asyncapi.json"
 # The order the docs UI shows: the resources first, the machinery last.
 _TAG_ORDER = ("grommets", "widgets", "batch", "websocket", "operations", "documentation")
 _REQUEST_ID = {
     "name": "X-Request-ID",
     "in": "header",
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:/+=@-]{1,128}$"},
-    "description": "Your id for this request (else one is made); every answer echoes it.",
+    "schema": {"type": "string"},
+    "description": "Your id for this request; every answer echoes it. One that is not 1 to 128"
+    " of `A-Za-z0-9._:/+=@-` is replaced by one the server makes.",
 }
+_OTHER_METHODS = "Any other method answers 405 (problem+json) with `Allow` naming those it takes."
+_DESCRIPTION = """\
+Every operation can also run as an item of `POST /batch` or as a frame over the WebSocket
+`/ws` (see `/asyncapi.json`), answering the same bytes. Errors are RFC 9457
+`application/problem+json`. A path that exists answers 405 (with `Allow`) to a method it
+does not take."""
 
 
 def build_document(app: Sanic[Any, Any]) -> dict[str, Any]:
-    """The document describing every route `app` serves that carpool knows how to describe.
+    """The document describing every declared route `app` serves.
 
-    A route with no description is left out (and logged): tests require there is none.
+    An undeclared route is left out (and logged): tests require there is none.
     """
-    known = operations()
+    components = Components()
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes:
+        declared = endpoint_of(route)
         path = template(route.uri)
-        for method in sorted(route.methods):
-            operation = known.get((method.lower(), path))
-            if operation is None and method == "HEAD" and ("get", path) in known:
-                operation = _head_of(known[("get", path)])
-            if operation is None:
-                log.warning("route %s %s has no OpenAPI description", method, path)
-                continue
-            paths.setdefault(path, {"parameters": [{"$ref": "#/components/parameters/request_id"}]})
-            paths[path][method.lower()] = operation
+        if declared is None:
+            log.warning("route %s is not declared: it is not in the OpenAPI document", path)
+            continue
+        operations: dict[str, Operation] = {}
+        for method in sorted(route.methods - {"HEAD"}):
+            operations[method.lower()] = operation(declared, route, method, components)
+        if "HEAD" in route.methods and "get" in operations:
+            operations["head"] = head_of(operations["get"])
+        item = paths.setdefault(path, _path_item())
+        item.update(operations)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "carpool",
-            "version": _version(),
+            "version": version_of_carpool(),
             "summary": "A parts catalog whose every route can be called singly, in a batch,"
             " or over a WebSocket.",
+            "description": _DESCRIPTION,
         },
+        "externalDocs": {"description": "The WebSocket protocol (AsyncAPI 3)", "url": ASYNCAPI},
         "tags": [{"name": name} for name in _tags(paths)],
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": components(),
+            "schemas": dict(sorted(components.schemas.items())),
             "responses": problem_responses(),
-            "parameters": {**parameters(), "request_id": _REQUEST_ID},
+            "parameters": {"request_id": _REQUEST_ID},
         },
     }
 
 
-def _head_of(get: dict[str, Any]) -> dict[str, Any]:
-    """HEAD of a GET route: the same operation, answering headers only."""
-    head = {**get, "summary": f"{get.get('summary', 'GET')} (headers only)"}
-    if "operationId" in get:
-        head["operationId"] = f"{get['operationId']}Head"
-    head["responses"] = {
-        status: {k: v for k, v in response.items() if k != "content"}
-        for status, response in get.get("responses", {}).items()
+def _path_item() -> dict[str, Any]:
+    return {
+        "description": _OTHER_METHODS,
+        "parameters": [{"$ref": "#/components/parameters/request_id"}],
     }
-    return head
 
 
 def _tags(paths: dict[str, dict[str, Any]]) -> list[str]:
     used = {
         tag
         for item in paths.values()
-        for key, operation in item.items()
-        if key != "parameters"
-        for tag in operation["tags"]
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for tag in operation.get("tags", ())
     }
     return sorted(used, key=lambda tag: (_TAG_ORDER.index(tag) if tag in _TAG_ORDER else 99, tag))
 
 
-def _version() -> str:
+def version_of_carpool() -> str:
+    """The installed package's version (documents carry it)."""
     try:
         return version("carpool")
     except PackageNotFoundError:

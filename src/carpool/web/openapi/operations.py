@@ -1,217 +1,177 @@
-"""What each route does, as OpenAPI operations keyed by (method, path template)."""
+"""An OpenAPI operation generated from a route's declaration (`Endpoint` and its `Doc`)."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
-from carpool.web.openapi.schemas import Schema, ref
+from sanic_routing import Route
+
+from carpool.web.endpoints import Answer, Doc, Endpoint
+from carpool.web.openapi.schemas import Components, Schema, ref
+from carpool.web.responses import JSON, PROBLEM_JSON, Problem
+from carpool.web.route_names import path_parameters
+from carpool.web.unit_scope import SAFE_METHODS
 
 Operation = dict[str, Any]
-
-_PROBLEM_TEXT = {
+# What a problem of each status means, wherever it is answered.
+PROBLEM_TEXT = {
     400: "The request cannot be read.",
-    404: "No such resource.",
-    409: "It conflicts with the current state.",
+    404: "No such resource (an id that is not a number names nothing, too).",
+    405: "The path does not take this method; `Allow` lists those it takes.",
+    409: "It conflicts with the current state, or lost a race with another writer; retry.",
     413: "The body is too large.",
     415: "The body is not JSON.",
     422: "Some values are invalid (`errors` points at each).",
-    502: "The inventory service failed or answered nonsense.",
-    503: "A dependency is not configured or not reachable.",
+    502: "A service carpool calls failed or answered nonsense.",
+    503: "A dependency is not configured, not reachable or busy (`Retry-After` says when to"
+    " retry), or the database refused to commit.",
     504: "It did not finish in time.",
+}
+_BODY_ERRORS = (400, 413, 415, 422)  # what reading a JSON body into a model can answer
+_WRITE_ERRORS = (409, 503)  # a refused COMMIT (a lost race is 409)
+_UNIT_ERRORS = (503,)  # the database unreachable, or no connection free in time (Retry-After)
+_CONVERTERS: dict[str, Schema] = {
+    "int": {"type": "integer", "description": "A number; one that names nothing answers 404."},
+    "str": {"type": "string", "pattern": "^[^/]+$"},
 }
 
 
-def _json(schema: Schema, description: str, *, headers: dict[str, Any] | None = None) -> Any:
-    answer: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": schema}},
-    }
-    if headers:
-        answer["headers"] = headers
-    return answer
-
-
-def _problems(*statuses: int) -> dict[str, Any]:
-    return {str(status): {"$ref": f"#/components/responses/Problem{status}"} for status in statuses}
-
-
 def problem_responses() -> dict[str, Any]:
-    """The shared problem+json responses, one per status, plus the catch-all default."""
+    """The shared problem+json responses, one per status, each with an example."""
+    return {
+        f"Problem{status}": _problem_response(status, text) for status, text in PROBLEM_TEXT.items()
+    } | {"ProblemDefault": _problem_response(500, "Any other error; never a stack trace.")}
 
-    def problem(description: str) -> Any:
-        return {
-            "description": description,
-            "content": {"application/problem+json": {"schema": ref("Problem")}},
+
+def _problem_response(status: int, description: str) -> Any:
+    example = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": description,
+    }
+    content = {"schema": ref(Problem.__name__), "example": example}
+    return {"description": description, "content": {PROBLEM_JSON: content}}
+
+
+def operation(declared: Endpoint, route: Route, method: str, components: Components) -> Operation:
+    """The OpenAPI operation of `method` on `route`, as the route declares it."""
+    doc = declared.doc
+    components.of(Problem, mode="serialization")
+    parameters = _path_parameters(route, doc) + _query_parameters(doc)
+    generated: Operation = {
+        "operationId": doc.operation_id,
+        "summary": doc.summary,
+        "tags": [doc.tag],
+    }
+    if doc.description:
+        generated["description"] = doc.description
+    if parameters:
+        generated["parameters"] = parameters
+    if doc.body is not None:
+        body: dict[str, Any] = {"schema": components.of(doc.body, mode="validation")}
+        if doc.body_example is not None:
+            body["example"] = doc.body_example
+        generated["requestBody"] = {"required": True, "content": {JSON: body}}
+    generated["responses"] = _responses(declared, route, method, components)
+    return generated
+
+
+def head_of(get: Operation) -> Operation:
+    """HEAD of a GET route: the same operation, answering headers only."""
+    head = {**get, "summary": f"{get['summary']} (headers only)"}
+    head["operationId"] = f"{get['operationId']}Head"
+    head["responses"] = {
+        status: {key: value for key, value in answer.items() if key != "content"}
+        for status, answer in get["responses"].items()
+    }
+    return head
+
+
+def _responses(
+    declared: Endpoint, route: Route, method: str, components: Components
+) -> dict[str, Any]:
+    doc = declared.doc
+    responses = {str(status): _answer(answer, components) for status, answer in doc.answers.items()}
+    for status in sorted(_error_statuses(declared, route, method)):
+        responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
+    responses["default"] = {"$ref": "#/components/responses/ProblemDefault"}
+    return responses
+
+
+def _error_statuses(declared: Endpoint, route: Route, method: str) -> set[int]:
+    doc = declared.doc
+    statuses = set(doc.errors)
+    if doc.body is not None:
+        statuses.update(_BODY_ERRORS)
+    if doc.query is not None:
+        statuses.add(422)
+    if path_parameters(route.uri):
+        statuses.add(404)
+    if declared.unit:
+        statuses.update(_UNIT_ERRORS)
+    if declared.unit and method not in SAFE_METHODS:
+        statuses.update(_WRITE_ERRORS)
+    return statuses
+
+
+def _answer(answer: Answer, components: Components) -> Any:
+    out: dict[str, Any] = {"description": answer.description}
+    if answer.headers:
+        out["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in answer.headers.items()
         }
+    if answer.model is None and answer.example is None and answer.media_type == JSON:
+        return out  # no body (204, 101)
+    content: dict[str, Any] = {}
+    if answer.model is not None:
+        content["schema"] = components.of(answer.model, mode="serialization")
+    if answer.example is not None:
+        content["example"] = answer.example
+    out["content"] = {answer.media_type: content}
+    return out
 
-    shared = {f"Problem{status}": problem(text) for status, text in _PROBLEM_TEXT.items()}
-    shared["ProblemDefault"] = problem("Any other error, as problem+json; never a stack trace.")
-    return shared
+
+def _path_parameters(route: Route, doc: Doc) -> list[Any]:
+    declared = _properties(doc.path) if doc.path is not None else {}
+    parameters = []
+    for name, converter in path_parameters(route.uri):
+        schema = declared.get(name) or _CONVERTERS.get(converter, {"type": "string"})
+        parameters.append(_parameter(name, "path", schema, doc, required=True))
+    return parameters
 
 
-def _body(name: str) -> Any:
-    return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
+def _query_parameters(doc: Doc) -> list[Any]:
+    if doc.query is None:
+        return []
+    required = set(doc.query.model_json_schema().get("required", ()))
+    return [
+        _parameter(name, "query", schema, doc, required=name in required)
+        for name, schema in _properties(doc.query).items()
+    ]
 
 
-def _op(summary: str, tag: str, responses: dict[str, Any], **extra: Any) -> Operation:
+def _properties(model: Any) -> dict[str, Schema]:
+    schema = model.model_json_schema(mode="validation")
     return {
-        "summary": summary,
-        "tags": [tag],
-        "responses": {**responses, "default": {"$ref": "#/components/responses/ProblemDefault"}},
-        **extra,
+        name: {key: value for key, value in prop.items() if key != "title"}
+        for name, prop in schema.get("properties", {}).items()
     }
 
 
-_PAGE = [{"$ref": "#/components/parameters/limit"}, {"$ref": "#/components/parameters/cursor"}]
-_INCLUDE = [{"$ref": "#/components/parameters/include"}]
-_LOCATION = {"location": {"schema": {"type": "string"}, "description": "The new resource."}}
-
-
-def _collection(kind: str, one: str, page: str, *, include: bool) -> dict[tuple[str, str], Any]:
-    path = f"/{kind}s"
-    item = f"/{kind}s/{{{kind}_id}}"
-    id_param = [{"$ref": f"#/components/parameters/{kind}_id"}]
-    reads = _INCLUDE if include else []
-    tag = f"{kind}s"
-    return {
-        ("get", path): _op(
-            f"A page of {kind}s by id (keyset pagination)",
-            tag,
-            {"200": _json(ref(page), "The page."), **_problems(422)},
-            parameters=_PAGE + reads,
-        ),
-        ("post", path): _op(
-            f"Create a {kind}",
-            tag,
-            {
-                "201": _json(ref(one), f"The new {kind}.", headers=_LOCATION),
-                **_problems(400, 409, 413, 415, 422),
-            },
-            requestBody=_body(f"{one}Create"),
-        ),
-        ("get", item): _op(
-            f"One {kind}",
-            tag,
-            {"200": _json(ref(one), f"The {kind}."), **_problems(404, 422)},
-            parameters=id_param + reads,
-        ),
-        ("patch", item): _op(
-            f"Change some fields of a {kind}",
-            tag,
-            {"200": _json(ref(one), f"The {kind} now."), **_problems(400, 404, 409, 415, 422)},
-            parameters=id_param,
-            requestBody=_body(f"{one}Patch"),
-        ),
-        ("delete", item): _op(
-            f"Delete a {kind}",
-            tag,
-            {"204": {"description": "Deleted."}, **_problems(404, 409)},
-            parameters=id_param,
-        ),
-    }
-
-
-def operations() -> dict[tuple[str, str], Operation]:
-    """Every route carpool serves, as `{(method, path template): operation}`."""
-    return {
-        ("get", "/health"): _op(
-            "Liveness: the process serves (touches no database)",
-            "operations",
-            {"200": _json(ref("Health"), "Up.")},
-        ),
-        ("get", "/ready"): _op(
-            "Readiness: the database answers and its schema is at the migrations' head",
-            "operations",
-            {"200": _json(ref("Ready"), "Ready."), **_problems(503)},
-        ),
-        **_collection("grommet", "Grommet", "GrommetPage", include=False),
-        **_collection("widget", "Widget", "WidgetPage", include=True),
-        ("get", "/widgets/{widget_id}/availability"): _op(
-            "How many of a widget the inventory's stock allows, and which grommet limits it",
-            "widgets",
-            {
-                "200": _json(ref("Availability"), "The availability."),
-                **_problems(404, 502, 503, 504),
-            },
-            parameters=[{"$ref": "#/components/parameters/widget_id"}],
-        ),
-        ("get", "/metrics"): _op(
-            "Prometheus metrics of every worker (text format)",
-            "operations",
-            {
-                "200": {
-                    "description": "Prometheus text exposition format.",
-                    "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}},
-                }
-            },
-        ),
-        ("get", "/batch"): _op(
-            "The batch limits in force", "batch", {"200": _json(ref("BatchLimits"), "Limits.")}
-        ),
-        ("post", "/batch"): _op(
-            "Run many sub-requests on one unit of work; one answer for all",
-            "batch",
-            {
-                "200": _json(ref("BatchAnswer"), "Every item's answer, in request order."),
-                **_problems(400, 413, 415, 422, 504),
-            },
-            requestBody=_body("BatchRequest"),
-        ),
-        ("get", "/ws"): _op(
-            "Multiplex requests over one WebSocket (see docs/websocket.md)",
-            "websocket",
-            {"101": {"description": "Switching to the WebSocket protocol."}},
-        ),
-        ("get", "/openapi.json"): _op(
-            "This document",
-            "documentation",
-            {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")},
-        ),
-        ("get", "/docs"): _op(
-            "Interactive documentation (Swagger UI, served locally)",
-            "documentation",
-            {"200": {"description": "An HTML page.", "content": {"text/html": {}}}},
-        ),
-        ("get", "/docs/assets/{name}"): _op(
-            "The docs UI's own scripts and styles",
-            "documentation",
-            {"200": {"description": "A static file."}, **_problems(404)},
-            parameters=[
-                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-        ),
-    }
-
-
-def parameters() -> dict[str, Any]:
-    """The shared parameters (ids, pagination, includes)."""
-
-    def id_of(kind: str) -> Any:
-        return {
-            "name": f"{kind}_id",
-            "in": "path",
-            "required": True,
-            "schema": {"type": "integer", "minimum": 1},
-        }
-
-    return {
-        "grommet_id": id_of("grommet"),
-        "widget_id": id_of("widget"),
-        "limit": {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
-        },
-        "cursor": {
-            "name": "cursor",
-            "in": "query",
-            "schema": {"type": "string"},
-            "description": "The `next` of the previous page.",
-        },
-        "include": {
-            "name": "include",
-            "in": "query",
-            "schema": {"enum": ["grommets"]},
-            "description": "`grommets` embeds each part's grommet.",
-        },
-    }
+def _parameter(name: str, where: str, schema: Schema, doc: Doc, *, required: bool) -> Any:
+    schema = dict(schema)
+    description = schema.pop("description", None)
+    parameter: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": schema}
+    if description:
+        parameter["description"] = description
+    if where == "query" and not required:
+        # Sanic reads `?limit=` as no limit at all: a blank value is the parameter left out.
+        parameter["allowEmptyValue"] = True
+    if name in doc.example:
+        parameter["example"] = doc.example[name]
+    elif schema.get("examples"):
+        parameter["example"] = schema["examples"][0]
+    return parameter

@@ -1,0 +1,211 @@
+"""Live answers, socket side: `subscribe` and `unsubscribe` frames, and `update` frames out.
+
+`{"type": "subscribe", "id", "path", "if_none_match"?}` answers at once with the GET's current
+answer, then pushes `{"type": "update", "id", "status", "headers", "body"}` whenever a committed
+change makes that answer different. An update with `"ended": true` is the last one of its id
+(after `unsubscribe`, a refused subscription, or a caller no longer allowed to read it).
+
+A slow client gets the latest answer, not a backlog: the socket keeps at most one unsent
+update per subscription, replaced by each newer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sanic.request import Request
+
+from carpool.compose.dispatch import SubResponse, capture
+from carpool.compose.encoding import encode_item
+from carpool.compose.frames import BadFrame, FrameId, TypedFrame
+from carpool.compose.live import LiveHub, Subscription
+from carpool.compose.multiplex import AsgiWebSocket, SocketClosed
+from carpool.web.inputs import field_errors
+from carpool.web.responses import problem_response
+
+PROBLEM = "urn:carpool:problem:"
+# Answers that say the caller may no longer read the route: they end the subscription.
+# Scopes themselves are checked where every call is checked (`call_endpoint`), on each run.
+_NOT_ALLOWED = frozenset({401, 403})
+
+
+class SubscribeFrameIn(BaseModel):
+    """Keep a GET route's answer live: answered at once, pushed again after each change."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: Literal["subscribe"]
+    id: FrameId
+    path: Annotated[str, StringConstraints(min_length=1, max_length=8192)] = Field(
+        description="The path and query of a GET route, starting with /."
+    )
+    if_none_match: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="The etag of an earlier update: no first answer if it matches."
+    )
+
+
+class UpdateFrameOut(BaseModel):
+    """A subscription's answer: at once, then after every committed change that alters it."""
+
+    type: Literal["update"]
+    id: str
+    status: int = Field(ge=100, le=599)
+    headers: dict[str, str] = Field(description="The route's own headers, with an etag.")
+    body: Any = Field(description="The GET's JSON body, byte for byte, or null.")
+    ended: bool | None = Field(
+        default=None, description="true on a subscription's last update (nothing follows)."
+    )
+
+
+class UnsubscribeFrameIn(BaseModel):
+    """Stop a subscription: answered by its last update (204, `ended`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: Literal["unsubscribe"]
+    id: FrameId
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag for a body: a hash of its bytes."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def encode_update(sub_id: str, answer: SubResponse, *, ended: bool = False) -> bytes:
+    """`{"type": "update", "id", "status", "headers", "body"[, "ended": true]}`, body spliced."""
+    item = encode_item(sub_id, answer)
+    frame = b'{"type":"update",' + item[1:]
+    return frame[:-1] + b',"ended":true}' if ended else frame
+
+
+def _problem(status: int, slug: str, detail: str) -> SubResponse:
+    return capture(problem_response(status, detail, type_=PROBLEM + slug))
+
+
+def _bare(tag: str | None) -> str | None:
+    return tag.removeprefix("W/") if tag is not None else None
+
+
+class LiveSocket:
+    """The subscriptions of one socket (at most `max_subscriptions`) and their unsent updates."""
+
+    def __init__(
+        self, hub: LiveHub, parent: Request, socket: AsgiWebSocket, *, max_subscriptions: int
+    ) -> None:
+        self._hub = hub
+        self._parent = parent
+        self._socket = socket
+        self._max = max_subscriptions
+        self._subs: dict[str, Subscription] = {}
+        self._outbox: dict[str, bytes] = {}  # one unsent frame per id: the latest
+        self._ready = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+
+    async def handle(self, frame: TypedFrame) -> bytes | None:
+        """Run a typed frame; what to answer at once (updates go out through the outbox)."""
+        try:
+            if frame.type == "subscribe":
+                return await self._subscribe(SubscribeFrameIn.model_validate(frame.data))
+            if frame.type == "unsubscribe":
+                return self._unsubscribe(UnsubscribeFrameIn.model_validate(frame.data))
+        except ValidationError as exc:
+            errors = tuple(field_errors(exc))
+            raise BadFrame("The frame is invalid.", frame_id=frame.id, errors=errors) from None
+        raise BadFrame(f"Unknown frame type {frame.type!r}.", frame_id=frame.id)
+
+    def answered(self, sub: Subscription, answer: SubResponse) -> None:
+        """A run's answer: queued if it differs from the last one sent; may end the subscription."""
+        first = sub.digest is None
+        if not first and answer.status >= 500:
+            return  # a passing failure (the database away): the last answer stands
+        etag = answer.headers.setdefault("etag", etag_of(answer.body))
+        digest = hashlib.blake2b(str(answer.status).encode() + etag.encode()).digest()
+        if digest == sub.digest:
+            return
+        sub.digest = digest
+        ending = answer.status in _NOT_ALLOWED or (first and _cannot_change(sub, answer))
+        if ending:
+            self._end(sub)
+        elif first and answer.status == 200 and _bare(sub.if_none_match) == _bare(etag):
+            return  # the client has this answer already
+        self._queue(sub.id, encode_update(sub.id, answer, ended=ending))
+
+    async def close(self) -> None:
+        """The socket has ended: drop its subscriptions and unsent updates."""
+        for sub in self._subs.values():
+            self._hub.release(sub)
+        self._subs.clear()
+        self._outbox.clear()
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+
+    async def _subscribe(self, frame: SubscribeFrameIn) -> bytes | None:
+        refused = self._refusal(frame.id)
+        if refused is not None:
+            return encode_update(frame.id, refused, ended=True)
+        sub = Subscription(
+            frame.id, frame.path, self._parent, self, if_none_match=frame.if_none_match
+        )
+        if not self._hub.reserve(sub):
+            detail = "This server holds as many subscriptions as it may; retry later."
+            return encode_update(frame.id, _problem(503, "subscriptions-full", detail), ended=True)
+        self._subs[frame.id] = sub
+        try:
+            await self._hub.listen()  # before the first read: no commit after it goes unseen
+        except (TimeoutError, OSError):
+            self._end(sub)
+            detail = "Changes cannot be followed right now (the database is unreachable)."
+            return encode_update(frame.id, _problem(503, "unavailable", detail), ended=True)
+        await self._hub.first_run(sub)
+        return None
+
+    def _refusal(self, sub_id: str) -> SubResponse | None:
+        if sub_id in self._subs:
+            detail = f"A subscription with id {sub_id!r} is already live on this socket."
+            return _problem(409, "duplicate-subscription", detail)
+        if len(self._subs) >= self._max:
+            detail = f"A socket may hold {self._max} subscriptions (WS_MAX_SUBSCRIPTIONS)."
+            return _problem(429, "too-many-subscriptions", detail)
+        return None
+
+    def _unsubscribe(self, frame: UnsubscribeFrameIn) -> bytes | None:
+        sub = self._subs.get(frame.id)
+        if sub is None:
+            detail = f"No subscription with id {frame.id!r} is live on this socket."
+            return encode_update(frame.id, _problem(404, "no-subscription", detail), ended=True)
+        self._end(sub)
+        self._queue(sub.id, encode_update(sub.id, SubResponse(204, {}, b"", None), ended=True))
+        return None
+
+    def _end(self, sub: Subscription) -> None:
+        self._hub.release(sub)
+        self._subs.pop(sub.id, None)
+
+    def _queue(self, sub_id: str, frame: bytes) -> None:
+        self._outbox[sub_id] = frame  # replaces an unsent older one: latest wins
+        self._ready.set()
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_updates())
+
+    async def _send_updates(self) -> None:
+        with contextlib.suppress(SocketClosed):
+            while True:
+                await self._ready.wait()
+                while self._outbox:
+                    sub_id = next(iter(self._outbox))
+                    await self._socket.send_text(self._outbox.pop(sub_id))
+                self._ready.clear()
+
+
+def _cannot_change(sub: Subscription, answer: SubResponse) -> bool:
+    """Whether a first answer ends the subscription: a failure, or an error that read nothing
+    (no such route, a refused or malformed path), which no change can ever alter."""
+    if answer.status >= 500:
+        return True  # the subscription could not start; the client may subscribe again
+    return answer.status >= 400 and (sub.footprint is None or sub.footprint.empty)
