@@ -6,6 +6,7 @@ This is the package's entrypoint: it imports every layer, and no layer imports i
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
@@ -121,9 +122,10 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         app.ctx.inventory = await _awaited(container.inventory())
         # Live answers of this worker: subscriptions over /ws, re-run as changes commit.
         listener = await _awaited(container.change_listener())
-        app.ctx.live = LiveHub(
-            listener, container.unit_of_work, max_total=settings.live_max_subscriptions
-        )
+        # Re-runs follow changes committed on the primary: they read there, never from a
+        # replica that may not have replayed the change yet (DATABASE_READ_URL).
+        primary_units = functools.partial(container.unit_of_work, on_primary=True)
+        app.ctx.live = LiveHub(listener, primary_units, max_total=settings.live_max_subscriptions)
         app.ctx.pool_sampler = await _sample_pool(container, settings)
 
     @app.after_server_start

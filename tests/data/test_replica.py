@@ -25,6 +25,7 @@ from asgi_lifespan import LifespanManager
 
 from carpool.data import embedded, migrations
 from carpool.data.engine import Database, asyncpg_dsn
+from carpool.data.unit_of_work import UnitOfWork
 from tests import probe_routes
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.helpers import create_app
@@ -164,3 +165,14 @@ async def test_a_write_attempted_by_a_read_only_call_is_refused_by_the_replica(
     http, _ = replicated
     response = await http.get("/_probe/write")
     assert response.status_code == 500
+
+
+async def test_a_read_only_unit_asked_to_see_the_primary_reads_there_still_read_only(
+    replicated: tuple[httpx.AsyncClient, Database],
+) -> None:
+    """What live answers use: a re-run after a committed change must not read a lagging copy."""
+    _, database = replicated
+    uow = UnitOfWork(database, read_only=True, on_primary=True)
+    role = await uow.run(probe_routes._server_role)
+    await uow.finish(commit=False)
+    assert role == {"in_recovery": False, "read_only": True}

@@ -59,8 +59,17 @@ class UnitOfWork:
     coalesce; `coalesce` tells the loaders whether to (off only to measure the difference).
     """
 
-    def __init__(self, database: Database, *, read_only: bool, coalesce: bool = True) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        read_only: bool,
+        coalesce: bool = True,
+        on_primary: bool = False,
+    ) -> None:
         self.read_only = read_only
+        # Read-only units read from the replica (if any) unless they must see the primary.
+        self.on_primary = on_primary
         self.coalesce = coalesce
         self.stats = QueryStats()
         self._database = database
@@ -236,14 +245,18 @@ class UnitOfWork:
 
     def pool_figures(self, *, size: int) -> faults.PoolFigures:
         """How the pool this unit takes its connection from stands (`size`: its capacity)."""
-        return faults.pool_figures(self._database.pool_for(read_only=self.read_only), size=size)
+        return faults.pool_figures(self._own_pool(), size=size)
+
+    def _own_pool(self) -> asyncpg.Pool:
+        """The replica's pool for a read-only unit (when there is one), else the primary's."""
+        return self._database.pool_for(read_only=self.read_only and not self.on_primary)
 
     async def _connection(self) -> Connection:
         if self._finished:
             raise UnitOfWorkClosed("this unit of work has already finished")
         if self._conn is None:
             database = self._database
-            pool = database.pool_for(read_only=self.read_only)
+            pool = self._own_pool()
             async with faults.checkout(pool):  # 503 if none in time, or unreachable
                 raw = await database.acquire(pool)
                 try:
