@@ -28,6 +28,7 @@ METRICS_DIR ?= $(CURDIR)/.data/metrics
 
 ## Serve the app on $(HOST):$(PORT); with no DATABASE_URL, on an embedded PostgreSQL under .data/.
 run: $(STAMP)
+	@$(BIN)/carpool demo-token
 	rm -rf "$(METRICS_DIR)" && mkdir -p "$(METRICS_DIR)"
 	PROMETHEUS_MULTIPROC_DIR="$(METRICS_DIR)" $(BIN)/uvicorn asgi:app --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log \
 		$(UVICORN_LIMITS)
@@ -36,11 +37,12 @@ run: $(STAMP)
 test: $(STAMP) lint chromium
 	$(BIN)/python -m pytest
 
-## Debian's chromium, for the browser test of live answers (skipped, saying why, without it).
+## Debian's chromium, for the browser tests (CORS, WebSocket Origin, live answers); they
+## skip, saying why, without it.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || flock /tmp/apt.lock sh -c \
 		'apt-get update -q && apt-get install -y -q chromium' >/dev/null 2>&1 || \
-		echo "chromium could not be installed: tests/e2e/test_live_browser.py will be skipped"
+		echo "chromium could not be installed: the browser tests will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

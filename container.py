@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
+from carpool.auth import setup as auth_setup
+from carpool.auth.rate_limits import RateLimits
 from carpool.catalog.seed import seed_demo_rows
 from carpool.data import changes, embedded
 from carpool.data.engine import Database, pools_resource
@@ -76,6 +78,16 @@ class Container(containers.DeclarativeContainer):
         timeout_s=settings.provided.upstream_timeout_s,
         max_connections=settings.provided.upstream_max_connections,
         tracer_provider=tracer_provider,
+    )
+
+    # Who a bearer token names; its JWKS keys, if any, come through the shared HTTP session.
+    identifier = providers.Singleton(auth_setup.identifier, settings, http_client)
+
+    # RATE_LIMIT per caller (None: no limit), kept in memory or in Redis.
+    rate_limits = providers.Singleton(
+        lambda rate, url: RateLimits(rate, url) if rate else None,
+        settings.provided.rate_limit,
+        settings.provided.rate_limit_storage_url,
     )
 
     inventory = providers.Factory(

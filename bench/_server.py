@@ -16,7 +16,15 @@ from pathlib import Path
 
 import httpx
 
+from carpool.auth.identity import KNOWN_SCOPES
+from carpool.auth.tokens import issue_token
+
 ROOT = Path(__file__).resolve().parents[1]
+_SECRET = "carpool-bench-secret-of-at-least-32-bytes"
+AUTH = {
+    "authorization": f"Bearer {issue_token(_SECRET, sub='bench', scopes=KNOWN_SCOPES, ttl_s=86400)}"
+}
+"""Full-scope credentials for the served app (every catalog route needs a token)."""
 
 
 def free_port() -> int:
@@ -35,6 +43,7 @@ def serve(*, app: str = "asgi:app", **env: str) -> Iterator[str]:
             "DATA_DIR": data_dir,
             "SEED_DEMO_DATA": "false",
             "LOG_LEVEL": "WARNING",
+            "AUTH_JWT_SECRET": _SECRET,
             **env,
         }
         environment.pop("DATABASE_URL", None)

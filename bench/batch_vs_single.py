@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import median_seconds, seed_catalog, serve
+from _server import AUTH, median_seconds, seed_catalog, serve
 
 SIZES = (1, 5, 20, 50)
 REPEAT = 30
@@ -25,7 +25,7 @@ Row = tuple[int, float, float]
 
 async def measure(base: str) -> list[Row]:
     """(N, N singles in seconds, one batch of N in seconds) for each N."""
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=AUTH) as client:
         await seed_catalog(client, grommets=60, widgets=60)
         rows = []
         for n in SIZES:
@@ -62,7 +62,7 @@ async def dispatch_overhead(base: str) -> tuple[float, float]:
     """(seconds one more batch item costs, seconds one single request costs) for a route that
     answers without touching the database (`/grommets/0` is a 404 decided before any query):
     what is left is the batch machinery against the HTTP round trip."""
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=AUTH) as client:
 
         async def single() -> None:
             await client.get("/grommets/0")

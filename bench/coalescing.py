@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import median_seconds, seed_catalog, serve, server_queries
+from _server import AUTH, median_seconds, seed_catalog, serve, server_queries
 
 REPEAT = 25
 Workload = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
@@ -48,8 +48,8 @@ async def singles_20(client: httpx.AsyncClient) -> httpx.Response:
 
 async def measure(on: str, off: str) -> None:
     async with (
-        httpx.AsyncClient(base_url=on, timeout=60) as client_on,
-        httpx.AsyncClient(base_url=off, timeout=60) as client_off,
+        httpx.AsyncClient(base_url=on, timeout=60, headers=AUTH) as client_on,
+        httpx.AsyncClient(base_url=off, timeout=60, headers=AUTH) as client_off,
     ):
         for client in (client_on, client_off):
             await seed_catalog(client, grommets=150, widgets=120)

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import seed_catalog, serve
+from _server import AUTH, seed_catalog, serve
 
 BATCHES = 4
 ITEMS = 50
@@ -40,7 +40,7 @@ async def hammer(base: str, until: float) -> list[int]:
     """Send maximal batches until `until`; the size of each answer."""
     body = {"load": [f"/grommets?limit=500&n={n}" for n in range(ITEMS)]}
     sizes = []
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers=AUTH) as client:
         while time.perf_counter() < until:
             response = await client.post("/batch", json=body)
             response.raise_for_status()
@@ -72,7 +72,7 @@ def line(title: str, latencies: list[float]) -> str:
 
 
 async def main(base: str) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers=AUTH) as client:
         await seed_catalog(client, grommets=500, widgets=0)
         idle = await probe_health(client, time.perf_counter() + 3.0)
         until = time.perf_counter() + SECONDS

@@ -39,7 +39,7 @@ import orjson
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import ROOT, _wait_until_up, free_port, seed_catalog, serve
+from _server import AUTH, ROOT, _wait_until_up, free_port, seed_catalog, serve
 
 BENCH = Path(__file__).resolve().parent
 GROMMETS = 1_000
@@ -160,7 +160,7 @@ def cpu_seconds(pid: int) -> float:
 
 def check_same_answers(carpool: str, peer: str) -> None:
     """The peer answers byte-identical reads and the same write shape as carpool, or we stop."""
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=AUTH) as client:  # the peer ignores the token
         for path, peer_path in (
             ("/grommets/1", "/grommets/1"),
             (f"/grommets/{GROMMETS}", f"/grommets-tx/{GROMMETS}"),
@@ -202,7 +202,7 @@ def wrk(base: str, run: Run, *, seconds: int, connections: int) -> Measured:
     args.append(str(random.randrange(1, 2**31)))  # the script's random seed
     command = [
         "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(BENCH / run.script),
-        base, "--", *args,
+        "-H", f"Authorization: {AUTH['authorization']}", base, "--", *args,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -222,7 +222,7 @@ async def websocket_frames(base: str, *, seconds: float) -> Measured:
     url = base.replace("http://", "ws://") + "/ws"
     answered = errors = 0
     client_cpu = time.process_time()
-    async with connect(url, compression=None, max_queue=None) as ws:
+    async with connect(url, compression=None, max_queue=None, additional_headers=AUTH) as ws:
         frame_ids = iter(range(1, 2**62))
 
         async def send() -> None:
@@ -535,7 +535,7 @@ def main() -> int:
 
 
 async def _seed(base: str) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=120, headers=AUTH) as client:
         await seed_catalog(client, grommets=GROMMETS, widgets=WIDGETS)
 
 

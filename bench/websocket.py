@@ -21,7 +21,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import seed_catalog, serve
+from _server import AUTH, seed_catalog, serve
 
 REQUESTS = 1_000
 IN_FLIGHT = 16
@@ -100,11 +100,11 @@ async def measure(base: str) -> dict[str, list[Sample]]:
     limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
     results: dict[str, list[Sample]] = {"websocket": [], "http": []}
     pid = server_pid(base)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30, headers=AUTH) as client:
         await seed_catalog(client, grommets=ROWS, widgets=ROWS)
         ws_url = base.replace("http://", "ws://") + "/ws"
         # Small JSON frames gain nothing from permessage-deflate; it costs CPU on both ends.
-        async with connect(ws_url, compression=None) as ws:
+        async with connect(ws_url, compression=None, additional_headers=AUTH) as ws:
             todo = paths(REQUESTS)
             await over_websocket(ws, todo[:200])  # warm-up: connections, caches
             await over_http(client, todo[:200])

@@ -4,6 +4,8 @@ local template, max_id, count
 local headers = { ["Content-Type"] = "application/json" }
 
 function init(args)
+  -- Headers given with -H (the bearer token) go on these requests too.
+  for name, value in pairs(wrk.headers) do headers[name] = headers[name] or value end
   template = args[1]
   max_id = tonumber(args[2])
   count = tonumber(args[3])

@@ -5,6 +5,8 @@ local counter = 0
 local headers = { ["Content-Type"] = "application/json" }
 
 function init(args)
+  -- Headers given with -H (the bearer token) go on these requests too.
+  for name, value in pairs(wrk.headers) do headers[name] = headers[name] or value end
   path = args[1]
   tag = args[2]
   math.randomseed(tonumber(args[3]) or os.time())

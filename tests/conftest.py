@@ -24,7 +24,7 @@ from carpool.data.engine import Database
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.settings import Settings
 from tests import probe_routes
-from tests.helpers import create_app
+from tests.helpers import AUTH, TEST_SECRET, create_app
 
 # Every table of the schema, dependents first: nothing to keep in step by hand.
 TABLE_NAMES = tuple(table.name for table in reversed(metadata.sorted_tables))
@@ -61,6 +61,7 @@ async def admin_engine(database_url: str) -> AsyncIterator[Database]:
 def make_container(database_url: str, **overrides: Any) -> Container:
     """A Container on the test database with settings overridden as the test needs."""
     container = Container()
+    overrides.setdefault("auth_jwt_secret", TEST_SECRET)
     settings = Settings(database_url=database_url, seed_demo_data=False, **overrides)
     container.settings.override(providers.Object(settings))
     return container
@@ -82,7 +83,9 @@ async def app(container: Container) -> AsyncIterator[Any]:
 @pytest.fixture(scope="session")
 async def session_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://carpool.test", headers=AUTH
+    ) as http:
         yield http
 
 

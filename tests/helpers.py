@@ -12,10 +12,28 @@ from referencing.jsonschema import DRAFT202012
 from sanic import Blueprint
 
 from carpool import app as app_module
+from carpool.auth.identity import KNOWN_SCOPES
+from carpool.auth.tokens import issue_token
 from carpool.web.endpoints import PUBLIC, Doc, endpoint
 from tests.fake_inventory import FakeInventory
 
 _serial = itertools.count()
+TEST_SECRET = "carpool-test-secret-of-at-least-32-bytes"
+"""AUTH_JWT_SECRET of every test app (conftest's `make_container`)."""
+
+
+def token(*scopes: str, sub: str = "tester", ttl_s: float = 3600, **claims: Any) -> str:
+    """A token signed with the tests' secret; with no `scopes`, every scope."""
+    return issue_token(TEST_SECRET, sub=sub, scopes=scopes or KNOWN_SCOPES, ttl_s=ttl_s, **claims)
+
+
+def bearer(*scopes: str, sub: str = "tester", **claims: Any) -> dict[str, str]:
+    """An Authorization header carrying `token(*scopes, sub=sub)`."""
+    return {"authorization": f"Bearer {token(*scopes, sub=sub, **claims)}"}
+
+
+AUTH = bearer()
+"""Full-scope credentials: what the test clients send unless a test says otherwise."""
 
 
 def create_app(container: Any) -> app_module.CarpoolApp:

@@ -9,6 +9,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.helpers import AUTH
+
 
 async def lingering_work(admin_engine: AsyncEngine, *, within: float = 10.0) -> list[Any]:
     """Sessions still in a transaction or still sleeping, once they had `within` s to end."""
@@ -58,8 +60,10 @@ def slow_write_batch(frame_id: str, name: str, seconds: float) -> dict[str, Any]
 class AsgiSocket:
     """The server's end of one WebSocket to an ASGI app, in the test's hands."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, headers: dict[str, str] | None = None) -> None:
+        """`headers`: the handshake's (default: full-scope credentials)."""
         self._app = app
+        self._headers = AUTH if headers is None else headers
         self._to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.read_by_app = 0
@@ -74,6 +78,14 @@ class AsgiSocket:
         await self._from_app.put(message)
 
     async def open(self) -> AsgiSocket:
+        """Connect; the app must accept."""
+        first = await self.handshake()
+        assert first["type"] == "websocket.accept", first
+        return self
+
+    async def handshake(self, *, http_refusals: bool = False) -> dict[str, Any]:
+        """Connect; the app's first message (accept, close, or an HTTP refusal when
+        `http_refusals` offers ASGI's websocket.http.response extension)."""
         scope = {
             "type": "websocket",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -85,14 +97,18 @@ class AsgiSocket:
             "path": "/ws",
             "raw_path": b"/ws",
             "query_string": b"",
-            "headers": [(b"host", b"carpool.test"), (b"x-request-id", b"outer")],
+            "headers": [
+                (b"host", b"carpool.test"),
+                (b"x-request-id", b"outer"),
+                *((name.encode(), value.encode()) for name, value in self._headers.items()),
+            ],
             "subprotocols": [],
             "state": {},
+            "extensions": {"websocket.http.response": {}} if http_refusals else {},
         }
         self._to_app.put_nowait({"type": "websocket.connect"})
         self.task = asyncio.create_task(self._app(scope, self._receive, self._send))
-        assert (await self.next_message())["type"] == "websocket.accept"
-        return self
+        return await self.next_message()
 
     def send(self, frame: dict[str, Any]) -> None:
         self._to_app.put_nowait({"type": "websocket.receive", "text": orjson.dumps(frame).decode()})

@@ -27,7 +27,9 @@ from carpool.data.faults import pool_figures
 from carpool.observability import logs, metrics, tracing
 from carpool.settings import Settings
 from carpool.web import health, middleware
+from carpool.web.cors import CorsPolicy
 from carpool.web.errors import ProblemErrorHandler
+from carpool.web.front_door import CallerSockets, FrontDoor
 from carpool.web.metrics import metrics_routes
 from carpool.web.openapi.routes import blueprint as openapi_routes
 from carpool.web.request import CarpoolRequest
@@ -44,7 +46,8 @@ async def _nothing() -> None:
 
 
 class CarpoolApp(Sanic[Any, Any]):
-    """Sanic, running each request inside its server span when tracing is on.
+    """Sanic behind its front door (CORS, security headers, WebSocket handshakes), running
+    each request inside its server span when tracing is on.
 
     Sanic's ASGI adapter dispatches the `http.lifecycle.request` signal for every request,
     even when nothing listens (TouchUp removes such dispatches from the HTTP server's path,
@@ -71,6 +74,13 @@ class CarpoolApp(Sanic[Any, Any]):
             names = {route.name for route in self.signal_router.routes}
             heard = self._request_event_heard = _REQUEST_EVENT in names
         return heard
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        door: FrontDoor | None = getattr(self.ctx, "front_door", None)
+        if door is None or scope["type"] == "lifespan":
+            await super().__call__(scope, receive, send)  # type: ignore[no-untyped-call]
+            return
+        await door(scope, receive, send, super().__call__)
 
     async def handle_request(self, request: Request) -> None:
         traced: tracing.RequestTracing | None = getattr(self.ctx, "tracing", None)
@@ -100,6 +110,7 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
     app.ctx.container = container
     # Every endpoint's unit-of-work scope takes its units from here (one new unit per call).
     app.ctx.unit_of_work = container.unit_of_work
+    _secure(app, container, settings)
     logs.configure_logging(settings.log_level)
 
     app.blueprint(health.blueprint)
@@ -120,6 +131,8 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         await _awaited(container.init_resources())
         # Its HTTP session is an async Resource, so the Factory answers an awaitable.
         app.ctx.inventory = await _awaited(container.inventory())
+        # Its JWKS keys (if any) come through the same HTTP session.
+        app.ctx.identifier = await _awaited(container.identifier())
         # Live answers of this worker: subscriptions over /ws, re-run as changes commit.
         listener = await _awaited(container.change_listener())
         # Re-runs follow changes committed on the primary: they read there, never from a
@@ -146,6 +159,17 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
 async def _awaited(value: Any) -> Any:
     """`value`, awaited if it is awaitable (async providers answer awaitables)."""
     return await value if isawaitable(value) else value
+
+
+def _secure(app: CarpoolApp, container: Container, settings: Settings) -> None:
+    """Identity, rate limits, CORS, socket limits (see docs/security.md)."""
+    app.ctx.identifier = None  # until the resources have started: every caller is anonymous
+    app.ctx.rate_limits = container.rate_limits()
+    app.ctx.server_timing = settings.server_timing
+    sockets = CallerSockets(settings.ws_max_connections_per_caller)
+    app.ctx.caller_sockets = sockets
+    identifier = lambda: app.ctx.identifier  # noqa: E731
+    app.ctx.front_door = FrontDoor(CorsPolicy(settings.origins), sockets, identifier)
 
 
 async def _sample_pool(container: Container, settings: Settings) -> asyncio.Task[None]:

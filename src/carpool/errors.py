@@ -83,6 +83,14 @@ class UpstreamTimedOut(AppError):
     """A service carpool called did not answer in the time allowed."""
 
 
+class RateLimited(AppError):
+    """The caller has used up their budget of calls for now; `headers` say when to retry."""
+
+    def __init__(self, detail: str, *, headers: dict[str, str]) -> None:
+        super().__init__(detail)
+        self.headers = headers
+
+
 class CommitFailed(AppError):
     """The database refused to commit the unit of work; nothing it did was kept."""
 

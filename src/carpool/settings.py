@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from limits import parse as parse_rate_limit
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # OTEL_TRACES_EXPORTER values carpool can honour with the packages it installs.
@@ -102,6 +103,33 @@ class Settings(BaseSettings):
     seed_demo_data: bool = Field(
         default=True, description="Load a few demo rows into an empty embedded database."
     )
+    # -- identity, scopes and abuse limits (docs/security.md) --
+    auth_jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret that signs and verifies tokens."
+    )
+    auth_jwt_public_key: str | None = Field(
+        default=None, description="PEM public key (or a path to one): RS256/ES256 tokens."
+    )
+    auth_jwks_url: str | None = Field(
+        default=None, description="An identity provider's JWKS URL: RS256/ES256 tokens."
+    )
+    auth_audience: str | None = Field(default=None, description="Required `aud` claim.")
+    auth_issuer: str | None = Field(default=None, description="Required `iss` claim.")
+    auth_anonymous_scopes: str = Field(
+        default="", description="Space-separated scopes granted to callers without a token."
+    )
+    allowed_origins: str = Field(
+        default="", description="Comma-separated origins allowed by CORS and at /ws."
+    )
+    rate_limit: str | None = Field(
+        default=None, description="Calls per caller, e.g. 1200/minute; unset = no limit."
+    )
+    rate_limit_storage_url: str = Field(
+        default="memory://", description="memory:// (per worker) or redis://host:port/db."
+    )
+    batch_max_response_bytes: int = Field(default=8 * 1_048_576, ge=1024, le=1 << 40)
+    ws_max_connections_per_caller: int = Field(default=16, ge=1, le=100_000)
+    server_timing: bool = Field(default=True, description="false: no Server-Timing header.")
 
     @field_validator("database_url", "database_read_url", "database_listen_url")
     @classmethod
@@ -120,7 +148,7 @@ class Settings(BaseSettings):
     def _scope_or_public(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("inventory_url")
+    @field_validator("inventory_url", "auth_jwks_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -140,6 +168,50 @@ class Settings(BaseSettings):
             )
         return ",".join(names)
 
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is None or value.strip() in ("", "off", "none"):
+            return None
+        try:
+            parse_rate_limit(value)
+        except ValueError:
+            raise ValueError("must look like 1200/minute, 20/second or 10000/hour") from None
+        return value.strip()
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+            raise ValueError("must be memory:// or a redis:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Settings:
+        given = [
+            name
+            for name, value in (
+                ("AUTH_JWT_SECRET", self.auth_jwt_secret),
+                ("AUTH_JWT_PUBLIC_KEY", self.auth_jwt_public_key),
+                ("AUTH_JWKS_URL", self.auth_jwks_url),
+            )
+            if value
+        ]
+        if len(given) > 1:
+            raise ValueError(f"set only one of {', '.join(given)}")
+        return self
+
+    @property
+    def anonymous_scopes(self) -> frozenset[str]:
+        """AUTH_ANONYMOUS_SCOPES as a set."""
+        return frozenset(self.auth_anonymous_scopes.split())
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """ALLOWED_ORIGINS as a set of `scheme://host[:port]`, without trailing slashes."""
+        listed = (origin.strip().rstrip("/") for origin in self.allowed_origins.split(","))
+        return frozenset(origin for origin in listed if origin)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -152,6 +224,9 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else err["msg"].removeprefix("Value error, ")
+            for err in exc.errors()
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from None

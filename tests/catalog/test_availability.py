@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 from carpool.data.engine import Database
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.fake_inventory import FakeInventory, fake_inventory
-from tests.helpers import assert_problem, create_app, create_grommet, create_widget, hinge
+from tests.helpers import AUTH, assert_problem, create_app, create_grommet, create_widget, hinge
 from tests.uvicorn_in_process import serving
 
 TIMEOUT_S = 0.5
@@ -43,7 +43,9 @@ async def http(upstream_app: Any, inventory: FakeInventory) -> AsyncIterator[htt
     """The app with an inventory service; its pool is idle after each test."""
     inventory.reset()
     transport = httpx.ASGITransport(app=upstream_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://carpool.test", headers=AUTH
+    ) as client:
         yield client
     engine: Database = upstream_app.ctx.container.database()
     assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
@@ -132,7 +134,9 @@ async def test_unreachable_inventory_is_a_502_problem(database_url: str) -> None
     app = create_app(container)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=AUTH
+        ) as client:
             made = await create_widget(
                 client,
                 "lonely",
@@ -200,10 +204,10 @@ async def test_availability_over_the_websocket(database_url: str, inventory: Fak
     container = make_container(database_url, inventory_url=inventory.url)
     app = create_app(container)
     async with serving(app) as address:
-        async with httpx.AsyncClient(base_url=f"http://{address}") as client:
+        async with httpx.AsyncClient(base_url=f"http://{address}", headers=AUTH) as client:
             made = await hinge(client, inventory)
             single = await client.get(f"/widgets/{made['id']}/availability")
-        async with connect(f"ws://{address}/ws") as ws:
+        async with connect(f"ws://{address}/ws", additional_headers=AUTH) as ws:
             frame = {"id": "a", "path": f"/widgets/{made['id']}/availability"}
             await ws.send(orjson.dumps(frame).decode())
             answer = orjson.loads(await ws.recv())
@@ -226,7 +230,9 @@ async def test_one_client_session_serves_the_worker_and_closes_at_shutdown(
     app = create_app(make_container(database_url, inventory_url=inventory.url))
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=AUTH
+        ) as client:
             made = await hinge(client, inventory)
             path = f"/widgets/{made['id']}/availability"
             for _ in range(3):

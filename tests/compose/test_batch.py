@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests import probe_routes
 from tests.conftest import TABLE_NAMES, count, make_container, wait_for_idle_pool
-from tests.helpers import create_app, grommet_item, seed_catalog
+from tests.helpers import AUTH, create_app, grommet_item, seed_catalog
 
 
 async def batch(client: httpx.AsyncClient, envelope: Any) -> httpx.Response:
@@ -376,7 +376,9 @@ async def test_batch_past_the_timeout_is_504_and_rolled_back(
     async with LifespanManager(app):
         engine = container.database()
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=AUTH
+        ) as client:
             for slow in ("/_probe/sleep?s=3", "/_probe/nap?s=3"):
                 envelope = {"requests": [grommet_item("kept?"), {"path": slow}]}
                 response = await batch(client, envelope)

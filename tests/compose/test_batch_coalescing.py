@@ -17,7 +17,7 @@ from carpool.web.endpoints import PUBLIC, Doc, endpoint
 from carpool.web.responses import problem_response
 from tests.catalog.test_coalescing import assert_embedded, queries_of, seed
 from tests.conftest import make_container, wait_for_idle_pool
-from tests.helpers import create_app
+from tests.helpers import AUTH, create_app
 
 
 async def batch(client: httpx.AsyncClient, envelope: Any) -> tuple[httpx.Response, dict[str, Any]]:
@@ -238,7 +238,9 @@ async def test_a_failed_non_atomic_items_savepoint_leaves_no_stale_cache(
     }
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=AUTH
+        ) as client:
             _, answer = await batch(client, envelope)
         assert await wait_for_idle_pool(container.database()) == 0
     items = by_id(answer)

@@ -18,7 +18,7 @@ from carpool.data.sql import Connection
 from carpool.web.responses import json_response
 from tests import probe_routes
 from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import create_app, grommet_item, probe
+from tests.helpers import AUTH, create_app, grommet_item, probe
 
 
 async def items(client: httpx.AsyncClient, envelope: Any) -> list[dict[str, Any]]:
@@ -215,7 +215,9 @@ async def edge_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClien
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         engine = container.database()
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://edge") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://edge", headers=AUTH
+        ) as http:
             yield http, engine
 
 

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.web.endpoints import endpoint_of
+from carpool.auth.identity import KNOWN_SCOPES
+from carpool.web.endpoints import AUTHENTICATED, PUBLIC, endpoint_of
 from tests.conftest import count
 from tests.helpers import grommet_item
 from tests.websocket_support import AsgiSocket
@@ -50,8 +51,47 @@ def test_every_registered_route_declares_itself(app: Any) -> None:
     for route in app.router.routes:
         declared = endpoint_of(route)
         assert declared is not None
-        assert declared.scope is None or declared.scope in {"*", "catalog:read", "catalog:write"}
+        assert declared.scope is PUBLIC or declared.scope in {AUTHENTICATED, *KNOWN_SCOPES}
         assert declared.doc.operation_id and declared.doc.summary
+
+
+def test_the_public_routes_are_exactly_the_contracts(app: Any) -> None:
+    public = {
+        (method, "/" + route.path.strip("/"))
+        for route in app.router.routes
+        if (declared := endpoint_of(route)) is not None
+        and declared.public
+        and not route.path.startswith("_probe")
+        for method in declared.methods
+    }
+    public.discard(("HEAD", "/batch"))
+    assert public == {
+        ("GET", "/health"),
+        ("HEAD", "/health"),
+        ("GET", "/ready"),
+        ("HEAD", "/ready"),
+        ("GET", "/openapi.json"),
+        ("HEAD", "/openapi.json"),
+        ("GET", "/docs"),
+        ("HEAD", "/docs"),
+        ("GET", "/docs/assets/<name:str>"),
+        ("HEAD", "/docs/assets/<name:str>"),
+        ("GET", "/batch"),
+        ("GET", "/asyncapi.json"),
+        ("HEAD", "/asyncapi.json"),
+        ("GET", "/metrics"),  # public unless METRICS_SCOPE names a scope
+        ("HEAD", "/metrics"),
+    }
+
+
+def test_reads_need_catalog_read_and_writes_catalog_write(app: Any) -> None:
+    for route in app.router.routes:
+        declared = endpoint_of(route)
+        assert declared is not None
+        if declared.scope not in KNOWN_SCOPES:
+            continue
+        safe = set(declared.methods) <= {"GET", "HEAD"}
+        assert declared.scope == ("catalog:read" if safe else "catalog:write"), route.uri
 
 
 def test_the_outer_only_routes_are_declared_not_composable(app: Any) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from carpool.data.engine import Database
 from tests.compose.test_websocket import AsgiSocket
 from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import create_app
+from tests.helpers import AUTH, create_app
 
 
 class UnreadSocket(AsgiSocket):
@@ -69,7 +69,9 @@ async def test_a_frame_body_larger_than_a_request_may_send_is_413_as_over_http(
 ) -> None:
     body = {"name": "M6", "material": "brass", "diameter_mm": 6, "note": "x" * 3000}
     transport = httpx.ASGITransport(app=roomy_frames)
-    async with httpx.AsyncClient(transport=transport, base_url="http://roomy") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://roomy", headers=AUTH
+    ) as http:
         over_http = await http.post("/grommets", content=orjson.dumps(body))
     socket = await AsgiSocket(roomy_frames).open()
     socket.send({"id": "big", "method": "POST", "path": "/grommets", "body": body})

@@ -28,7 +28,7 @@ from carpool.data.engine import Database, asyncpg_dsn
 from carpool.data.unit_of_work import UnitOfWork
 from tests import probe_routes
 from tests.conftest import make_container, wait_for_idle_pool
-from tests.helpers import create_app
+from tests.helpers import AUTH, create_app
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,9 @@ async def replicated(pair: Pair) -> AsyncIterator[tuple[httpx.AsyncClient, Datab
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         database: Database = container.database()
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://carpool.test", headers=AUTH
+        ) as http:
             yield http, database
         assert await wait_for_idle_pool(database) == 0, "a connection was leaked"
 

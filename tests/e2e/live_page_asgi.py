@@ -15,7 +15,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from carpool.app import create_app
-from tests.helpers import probe
+from tests.helpers import probe, token
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "live.md"
 
@@ -24,7 +24,8 @@ def documented_page() -> str:
     """The guide's `html live-page` block."""
     found = re.search(r"```html live-page\n(.*?)```", GUIDE.read_text(), re.DOTALL)
     assert found is not None, "docs/live.md has no live-page example"
-    return found.group(1)
+    placeholder = "paste a token from `carpool token --scope catalog:read`"
+    return found.group(1).replace(placeholder, token("catalog:read", sub="page"))
 
 
 page = Blueprint("live_page", url_prefix="/_probe")

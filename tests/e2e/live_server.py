@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers import TEST_SECRET
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -82,7 +84,7 @@ async def live_server(
         process = await asyncio.create_subprocess_exec(
             *command,
             cwd=ROOT,
-            env={**os.environ, "LOG_LEVEL": "WARNING", **env},
+            env={**os.environ, "LOG_LEVEL": "WARNING", "AUTH_JWT_SECRET": TEST_SECRET, **env},
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
         )

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.live_server import LiveServer, live_server
+from tests.helpers import AUTH
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -49,7 +50,7 @@ async def browser() -> AsyncIterator[Any]:
 async def test_the_documented_page_shows_the_value_and_follows_every_change(
     server: LiveServer, browser: Any
 ) -> None:
-    async with httpx.AsyncClient(base_url=server.http_url) as http:
+    async with httpx.AsyncClient(base_url=server.http_url, headers=AUTH) as http:
         body = {"name": "M6", "material": "brass", "diameter_mm": 6}
         assert (await http.post("/grommets", json=body)).json()["id"] == 1
         page = await browser.new_page()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from websockets.asyncio.client import connect
 
 from carpool.catalog.seed import seed_demo_rows
 from tests.e2e.live_server import LiveServer, live_server
+from tests.helpers import AUTH, token
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "live.md"
 _BLOCK = re.compile(r"```(\w+) ([\w-]+)\n(.*?)```", re.DOTALL)
@@ -47,8 +49,9 @@ async def test_the_python_client_prints_what_the_guide_says(server: LiveServer) 
     (code,) = blocks("live-client")
     (expected,) = blocks("live-client-output")
     code = code.replace("http://127.0.0.1:8000", server.http_url)
+    env = {**os.environ, "TOKEN": token(sub="guide")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code,
+        sys.executable, "-c", code, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(process.communicate(), 60)
@@ -68,7 +71,10 @@ async def test_every_frame_of_the_guide_answers_as_documented(
         for kind in [name]
     ]
     assert [kind for kind, _ in steps].count("receive") >= 4
-    async with httpx.AsyncClient(base_url=server.http_url) as http, connect(server.ws_url) as ws:
+    async with (
+        httpx.AsyncClient(base_url=server.http_url, headers=AUTH) as http,
+        connect(server.ws_url, additional_headers=AUTH) as ws,
+    ):
         for kind, value in steps:
             if kind == "send":
                 await ws.send(orjson.dumps(value).decode())

@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from carpool.data import embedded, migrations
 from tests.e2e.live_server import LiveServer, live_server
+from tests.helpers import AUTH
 
 APP = "asgi:app"
 
@@ -51,12 +52,12 @@ async def test_a_write_on_one_worker_reaches_a_subscriber_on_the_other(
     workers: tuple[LiveServer, LiveServer],
 ) -> None:
     writer, reader = workers
-    async with httpx.AsyncClient(base_url=writer.http_url) as http:
+    async with httpx.AsyncClient(base_url=writer.http_url, headers=AUTH) as http:
         body = {"name": "M6", "material": "brass", "diameter_mm": 6}
         made = (await http.post("/grommets", json=body)).json()
         other = (await http.post("/grommets", json={**body, "name": "M8"})).json()
         path = f"/grommets/{made['id']}"
-        async with connect(reader.ws_url) as ws:
+        async with connect(reader.ws_url, additional_headers=AUTH) as ws:
             await ws.send(orjson.dumps({"type": "subscribe", "id": "g", "path": path}).decode())
             first, raw = await frame(ws)
             assert first["status"] == 200 and spliced(raw, (await http.get(path)).content)
@@ -99,8 +100,8 @@ async def test_subscriptions_recover_after_a_database_restart_and_catch_up(
     server, url = own_database
     async with live_server(APP, {"DATABASE_URL": url}) as worker:
         async with (
-            httpx.AsyncClient(base_url=worker.http_url) as http,
-            connect(worker.ws_url) as ws,
+            httpx.AsyncClient(base_url=worker.http_url, headers=AUTH) as http,
+            connect(worker.ws_url, additional_headers=AUTH) as ws,
         ):
             body = {"name": "M6", "material": "brass", "diameter_mm": 6}
             made = (await http.post("/grommets", json=body)).json()

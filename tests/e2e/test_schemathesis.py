@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tests.e2e.live_server import live_server
 from tests.fake_inventory import fake_inventory
+from tests.helpers import AUTH
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "15")
@@ -41,6 +42,9 @@ async def test_schemathesis_finds_no_failure_in_any_operation(database_url: str)
                 SEED,
                 "--workers",
                 "2",
+                # Every catalog route needs a token (docs/security.md): a full-scope one.
+                "--header",
+                f"Authorization: {AUTH['authorization']}",
             ]
             run = await asyncio.create_subprocess_exec(
                 *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT

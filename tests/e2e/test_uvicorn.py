@@ -94,12 +94,27 @@ def server(tmp_path: Path) -> Iterator[Server]:
             process.wait(timeout=10)
 
 
+def cli(server: Server, *args: str) -> str:
+    """What `.venv/bin/carpool *args` prints, run against the server's DATA_DIR."""
+    env = {k: v for k, v in os.environ.items() if k.upper() != "DATABASE_URL"}
+    env["DATA_DIR"] = str(server.data_dir)
+    carpool = Path(sys.executable).parent / "carpool"
+    done = subprocess.run(
+        [str(carpool), *args], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.strip()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 async def test_serves_the_catalog_over_http_and_stops_cleanly(
     server: Server, sig: signal.Signals
 ) -> None:
     await wait_until_healthy(server)
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as http:
+    # The token `make run` prints: signed with the secret the server made under DATA_DIR.
+    demo_token = cli(server, "demo-token").split("export TOKEN=", 1)[1].strip()
+    headers = {"authorization": f"Bearer {demo_token}"}
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0, headers=headers) as http:
+        assert (await http.get("/grommets", headers={"authorization": ""})).status_code == 401
         demo = (await http.get("/grommets")).json()
         assert [g["name"] for g in demo["items"]] == ["M4 brass", "M6 brass", "M8 steel"]
 
@@ -118,6 +133,10 @@ async def test_serves_the_catalog_over_http_and_stops_cleanly(
         assert fetched.status_code == 200
         assert fetched.json()["name"] == "e2e hinge"
         assert fetched.json()["parts"] == [{"grommet": grommet.json(), "quantity": 3}]
+
+        reader = {"authorization": f"Bearer {cli(server, 'token', '--scope', 'catalog:read')}"}
+        assert (await http.get("/widgets", headers=reader)).status_code == 200
+        assert (await http.delete(widget.headers["location"], headers=reader)).status_code == 403
 
         missing = await http.get("/widgets/999999")
         assert missing.status_code == 404

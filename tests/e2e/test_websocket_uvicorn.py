@@ -17,11 +17,11 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import count
 from tests.e2e.live_server import ROOT, LiveServer, live_server
-from tests.helpers import create_grommet, create_widget
+from tests.helpers import AUTH, create_grommet, create_widget, token
 from tests.websocket_support import lingering_work, slow_write_batch, wait_for_sleeper
 
 APP = "tests.e2e.probe_asgi:app"
@@ -46,7 +46,7 @@ async def tight_server(database_url: str) -> AsyncIterator[LiveServer]:
 
 @pytest.fixture
 async def http(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.http_url) as client:
+    async with httpx.AsyncClient(base_url=server.http_url, headers=AUTH) as client:
         yield client
 
 
@@ -105,7 +105,7 @@ async def test_200_interleaved_frames_are_each_answered_once_with_the_http_bytes
     assert {status for status, _ in expected.values()} >= {200, 404, 405, 409, 422}
 
     frames = {f"f{n}": request for n, request in zip(range(200), itertools.cycle(requests))}
-    async with connect(server.ws_url) as ws:
+    async with connect(server.ws_url, additional_headers=AUTH) as ws:
         for frame_id, (method, path, body) in frames.items():
             frame: dict[str, Any] = {"id": frame_id, "method": method, "path": path}
             if body is not None:
@@ -127,7 +127,7 @@ async def test_a_write_frame_commits_and_a_failed_one_changes_nothing(
     server: LiveServer, http: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:
     grommet = {"name": "M5", "material": "brass", "diameter_mm": 5}
-    async with connect(server.ws_url) as ws:
+    async with connect(server.ws_url, additional_headers=AUTH) as ws:
         created = await ask(ws, {"id": "c", "method": "POST", "path": "/grommets", "body": grommet})
         again = await ask(ws, {"id": "d", "method": "post", "path": "/grommets", "body": grommet})
 
@@ -144,7 +144,7 @@ async def test_a_batch_frame_is_answered_with_the_batch_document(
 ) -> None:
     grommets, _ = await seed(http)
     batch = {"load": [f"/grommets/{grommets[0]}", "/grommets/999999"]}
-    async with connect(server.ws_url) as ws:
+    async with connect(server.ws_url, additional_headers=AUTH) as ws:
         answer = await ask(ws, {"id": "b", "batch": batch})
         invalid = await ask(ws, {"id": "e", "batch": {"requests": []}})
 
@@ -156,7 +156,7 @@ async def test_a_batch_frame_is_answered_with_the_batch_document(
 
 
 async def test_frames_carry_the_identity_and_headers_of_the_socket(server: LiveServer) -> None:
-    identity = {"Authorization": "Bearer token-1", "X-Tenant": "acme"}
+    identity = {**AUTH, "X-Tenant": "acme"}
     async with connect(server.ws_url, additional_headers=identity) as ws:
         echoed = await ask(
             ws, {"id": "h", "path": "/_probe/ws/headers", "headers": {"X-Frame": "1"}}
@@ -168,7 +168,7 @@ async def test_frames_carry_the_identity_and_headers_of_the_socket(server: LiveS
     assert echoed["status"] == 200
     seen = echoed["body"]
     assert (seen["authorization"], seen["x-tenant"], seen["x-frame"]) == (
-        "Bearer token-1",
+        AUTH["authorization"],
         "acme",
         "1",
     )
@@ -176,7 +176,7 @@ async def test_frames_carry_the_identity_and_headers_of_the_socket(server: LiveS
 
 
 async def test_a_slow_frame_does_not_hold_up_fast_ones(server: LiveServer) -> None:
-    async with connect(server.ws_url) as ws:
+    async with connect(server.ws_url, additional_headers=AUTH) as ws:
         await ws.send(orjson.dumps({"id": "slow", "path": "/_probe/sleep?s=1.5"}).decode())
         for n in range(20):
             await ws.send(orjson.dumps({"id": f"fast{n}", "path": "/grommets?limit=1"}).decode())
@@ -192,9 +192,9 @@ async def test_a_slow_frame_does_not_hold_up_fast_ones(server: LiveServer) -> No
 async def test_past_the_in_flight_limit_the_server_waits_instead_of_refusing(
     tight_server: LiveServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=tight_server.http_url) as http:
+    async with httpx.AsyncClient(base_url=tight_server.http_url, headers=AUTH) as http:
         await http.post("/_probe/ws/reset")
-        async with connect(tight_server.ws_url) as ws:
+        async with connect(tight_server.ws_url, additional_headers=AUTH) as ws:
             for n in range(50):
                 frame = {"id": str(n), "path": "/_probe/ws/busy?s=0.02"}
                 await ws.send(orjson.dumps(frame).decode())
@@ -233,7 +233,7 @@ REFUSED = [
 async def test_every_bad_frame_gets_an_error_frame_and_the_socket_stays_open(
     server: LiveServer,
 ) -> None:
-    async with connect(server.ws_url) as ws:
+    async with connect(server.ws_url, additional_headers=AUTH) as ws:
         for frame, frame_id, pointer in BAD_FRAMES:
             await ws.send(frame)
             (answer,) = await answers(ws, 1)
@@ -261,7 +261,7 @@ async def test_a_frame_over_the_size_limit_closes_the_socket_with_1009(
         head = '{"id":"big","path":"/grommets","headers":{"x-pad":"'
         return head + "a" * (size - len(head) - 3) + '"}}'
 
-    async with connect(tight_server.ws_url) as ws:
+    async with connect(tight_server.ws_url, additional_headers=AUTH) as ws:
         at_limit = await ask(ws, orjson.loads(frame_of(4096)))
         await ws.send(frame_of(4097))
         with pytest.raises(ConnectionClosed) as closed:
@@ -276,7 +276,7 @@ async def test_a_frame_over_the_size_limit_closes_the_socket_with_1009(
 async def test_a_client_leaving_mid_request_rolls_its_work_back(
     server: LiveServer, admin_engine: AsyncEngine, how: str
 ) -> None:
-    ws = await connect(server.ws_url)
+    ws = await connect(server.ws_url, additional_headers=AUTH)
     await ws.send(orjson.dumps(slow_write_batch("b", "doomed", 5)).decode())
     await ws.send(orjson.dumps({"id": "s", "path": "/_probe/sleep?s=5"}).decode())
     await wait_for_sleeper(admin_engine)
@@ -287,7 +287,7 @@ async def test_a_client_leaving_mid_request_rolls_its_work_back(
 
     assert await lingering_work(admin_engine) == [], "every unit of work was finalised"
     assert await count(admin_engine, "grommets") == 0, "nothing half-written"
-    async with connect(server.ws_url) as again:
+    async with connect(server.ws_url, additional_headers=AUTH) as again:
         assert (await ask(again, {"id": "1", "path": "/grommets"}))["status"] == 200
 
 
@@ -295,7 +295,7 @@ async def test_server_shutdown_rolls_back_what_is_in_flight_and_exits(
     database_url: str, admin_engine: AsyncEngine
 ) -> None:
     async with live_server(APP, {"DATABASE_URL": database_url}) as live:
-        async with connect(live.ws_url) as ws:
+        async with connect(live.ws_url, additional_headers=AUTH) as ws:
             grommet = {"name": "kept", "material": "brass", "diameter_mm": 5}
             done = await ask(
                 ws, {"id": "w", "method": "POST", "path": "/grommets", "body": grommet}
@@ -347,7 +347,8 @@ async def test_the_python_example_of_the_guide_runs_as_documented(
     script = tmp_path / "client.py"
     script.write_text(code)
 
-    printed = await run_example([sys.executable, str(script), server.ws_url])
+    demo = token(sub="demo")
+    printed = await run_example([sys.executable, str(script), server.ws_url, demo])
     assert len(printed) == len(expected)
     for line, documented in zip(printed, expected, strict=True):
         pattern = re.escape(documented).replace("/grommets/4", r"/grommets/\d+")
@@ -375,6 +376,31 @@ async def test_the_javascript_example_of_the_guide_runs_as_documented(
         pytest.skip("needs Node.js with a global WebSocket to run the browser example")
     code, expected = doc_example("javascript")
     script = tmp_path / "client.mjs"
+    code = code.replace("paste the token `make run` printed", token(sub="demo"))
     script.write_text(code.replace("ws://127.0.0.1:8000/ws", server.ws_url))
 
     assert await run_example([*node, str(script)]) == expected
+
+
+async def test_uvicorn_refuses_bad_handshakes_with_an_http_problem(server: LiveServer) -> None:
+    foreign = {**AUTH, "Origin": "http://evil.example"}
+    with pytest.raises(InvalidStatus) as origin:
+        async with connect(server.ws_url, additional_headers=foreign):
+            pass
+    stale = {"Authorization": f"Bearer {token(ttl_s=-5)}"}
+    with pytest.raises(InvalidStatus) as expired:
+        async with connect(server.ws_url, additional_headers=stale):
+            pass
+    own = {**AUTH, "Origin": server.http_url}
+    async with connect(server.ws_url, additional_headers=own) as ws:
+        allowed = await ask(ws, {"id": "1", "path": "/grommets"})
+    async with connect(server.ws_url, additional_headers={}) as ws:  # no token
+        anonymous = await ask(ws, {"id": "1", "path": "/grommets"})
+
+    assert origin.value.response.status_code == 403
+    assert orjson.loads(origin.value.response.body)["type"] == "urn:carpool:problem:foreign-origin"
+    assert expired.value.response.status_code == 401
+    challenge = expired.value.response.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="carpool", error="invalid_token"')
+    assert allowed["status"] == 200
+    assert anonymous["status"] == 401

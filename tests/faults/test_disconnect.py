@@ -13,6 +13,7 @@ from websockets.asyncio.client import connect
 from tests.conftest import count
 from tests.e2e.live_server import LiveServer, live_server
 from tests.faults import tally
+from tests.helpers import AUTH
 from tests.websocket_support import lingering_work, slow_write_batch, wait_for_sleeper
 
 APP = "tests.e2e.probe_asgi:app"
@@ -29,6 +30,7 @@ def raw_post(path: str, body: object) -> bytes:
     data = orjson.dumps(body)
     head = (
         f"POST {path} HTTP/1.1\r\nhost: carpool.test\r\ncontent-type: application/json\r\n"
+        f"authorization: {AUTH['authorization']}\r\n"
         f"content-length: {len(data)}\r\n\r\n"
     )
     return head.encode() + data
@@ -91,7 +93,7 @@ async def test_websocket_clients_leaving_mid_batch_commit_nothing(
 ) -> None:
     sockets = []
     for n in range(5):
-        ws = await connect(server.ws_url)
+        ws = await connect(server.ws_url, additional_headers=AUTH)
         await ws.send(orjson.dumps(slow_write_batch(f"b{n}", f"ws-left-{n}", 4)).decode())
         sockets.append(ws)
     await wait_for_sleeper(admin_engine)

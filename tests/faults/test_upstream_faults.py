@@ -16,7 +16,7 @@ from carpool.data.engine import Database
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.fake_inventory import HUGE_BYTES, FakeInventory, fake_inventory
 from tests.faults import tally
-from tests.helpers import assert_problem, create_app, hinge
+from tests.helpers import AUTH, assert_problem, create_app, hinge
 
 TIMEOUT_S = 1.0
 MAX_BYTES = 64 * 1024
@@ -45,7 +45,9 @@ async def upstream_app(database_url: str, inventory: FakeInventory) -> AsyncIter
 async def http(upstream_app: Any, inventory: FakeInventory) -> AsyncIterator[httpx.AsyncClient]:
     inventory.reset()
     transport = httpx.ASGITransport(app=upstream_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://carpool.test", headers=AUTH
+    ) as client:
         yield client
     inventory.mode = "ok"
     engine: Database = upstream_app.ctx.container.database()
@@ -122,7 +124,9 @@ async def test_twenty_availability_calls_on_one_connection_answer_200_or_503_bus
     app = create_app(container)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as tight:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://carpool.test", headers=AUTH
+        ) as tight:
             answers = await asyncio.gather(
                 *(tight.get(f"/widgets/{made['id']}/availability") for _ in range(20))
             )

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.e2e.live_server import LiveServer, live_server
 from tests.faults import tally
+from tests.helpers import AUTH
 from tests.websocket_support import lingering_work
 
 APP = "tests.e2e.probe_asgi:app"
@@ -44,7 +45,9 @@ def slow_batch(n: int, seconds: float) -> dict[str, Any]:
 
 
 async def send(base: str, body: dict[str, Any]) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:  # a connection of its own
+    async with httpx.AsyncClient(
+        base_url=base, timeout=30, headers=AUTH
+    ) as http:  # a connection of its own
         return await http.post("/batch", json=body)
 
 
@@ -108,16 +111,16 @@ async def test_a_worker_killed_mid_batch_leaves_nothing_half_written(
     assert half_written == 0, rows
     assert all(rows.get(f"b{n}") == 2 for n in committed), "what was answered committed is kept"
     assert cut_off > 0, "the killed worker held some batches"
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, headers=AUTH) as http:
         assert (await http.get("/health")).status_code == 200, "the other worker serves on"
 
 
 async def test_metrics_add_up_every_worker(two_workers: LiveServer) -> None:
     calls = 20
     for _ in range(calls):  # each on a connection of its own: spread over both workers
-        async with httpx.AsyncClient(base_url=two_workers.http_url) as http:
+        async with httpx.AsyncClient(base_url=two_workers.http_url, headers=AUTH) as http:
             assert (await http.get("/grommets/999999")).status_code == 404
-    async with httpx.AsyncClient(base_url=two_workers.http_url) as http:
+    async with httpx.AsyncClient(base_url=two_workers.http_url, headers=AUTH) as http:
         text_format = (await http.get("/metrics")).text
     counted = sum(
         sample.value

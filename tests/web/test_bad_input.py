@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data.engine import Database
 from tests.conftest import TABLE_NAMES, count, make_container, wait_for_idle_pool
-from tests.helpers import assert_problem, create_app
+from tests.helpers import AUTH, assert_problem, create_app
 
 M6 = {"name": "M6", "material": "brass", "diameter_mm": 6}
 SMALL_LIMIT = 2048
@@ -93,7 +93,9 @@ async def small_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClie
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         engine: Database = container.database()
         transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://small.test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://small.test", headers=AUTH
+        ) as http:
             yield http, engine
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data.engine import Database
 from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import assert_problem, create_app, probe
+from tests.helpers import AUTH, assert_problem, create_app, probe
 from tests.probe_routes import _insert
 
 GENERIC_500 = {
@@ -56,7 +56,9 @@ async def odd_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         engine: Database = container.database()
         transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://odd.test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://odd.test", headers=AUTH
+        ) as http:
             yield http, engine
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data import migrations
 from tests.conftest import make_container
-from tests.helpers import assert_problem, create_app
+from tests.helpers import AUTH, assert_problem, create_app
 
 
 @asynccontextmanager
@@ -24,7 +24,9 @@ async def app_on(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app: Any = create_app(make_container(database_url))
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://carpool.test", headers=AUTH
+        ) as http:
             yield http
 
 

@@ -19,7 +19,7 @@ from carpool.web.openapi.document import build_document
 from carpool.web.route_names import template
 from tests.conftest import make_container
 from tests.fake_inventory import FakeInventory, fake_inventory
-from tests.helpers import ApiDocument, create_app
+from tests.helpers import AUTH, ApiDocument, create_app
 
 M6 = {"name": "M6", "material": "brass", "diameter_mm": 6}
 
@@ -42,7 +42,9 @@ async def plain_app(database_url: str, inventory: FakeInventory) -> AsyncIterato
 @pytest.fixture
 async def http(plain_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=plain_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://carpool.test", headers=AUTH
+    ) as client:
         yield client
 
 

@@ -20,7 +20,7 @@ from carpool.observability.tracing import make_tracer_provider
 from carpool.settings import ConfigurationError, Settings, load_settings
 from tests.conftest import make_container
 from tests.fake_inventory import FakeInventory, fake_inventory
-from tests.helpers import create_app, create_grommet, create_widget
+from tests.helpers import AUTH, create_app, create_grommet, create_widget
 from tests.uvicorn_in_process import serving
 
 CALLER_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -67,7 +67,9 @@ async def http(
 ) -> AsyncIterator[httpx.AsyncClient]:
     inventory.reset()
     transport = httpx.ASGITransport(app=traced_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://carpool.test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://carpool.test", headers=AUTH
+    ) as client:
         yield client
 
 
@@ -186,10 +188,10 @@ async def test_each_websocket_frame_is_a_child_span_of_the_socket(
 ) -> None:
     app = create_app(traced_container(database_url, inventory, provider))
     async with serving(app) as address:
-        async with httpx.AsyncClient(base_url=f"http://{address}") as client:
+        async with httpx.AsyncClient(base_url=f"http://{address}", headers=AUTH) as client:
             g = await create_grommet(client, "M6")
         exporter.clear()
-        async with connect(f"ws://{address}/ws") as ws:
+        async with connect(f"ws://{address}/ws", additional_headers=AUTH) as ws:
             for frame_id, path in (("1", f"/grommets/{g['id']}"), ("2", "/widgets")):
                 await ws.send(orjson.dumps({"id": frame_id, "path": path}).decode())
             answers = [orjson.loads(await ws.recv()) for _ in range(2)]
@@ -234,3 +236,15 @@ def test_an_unknown_exporter_fails_at_start_naming_the_variable(
     with pytest.raises(ConfigurationError, match="OTEL_TRACES_EXPORTER"):
         load_settings()
     assert Settings(otel_traces_exporter=" OTLP , console").otel_traces_exporter == "otlp,console"
+
+
+async def test_spans_name_the_caller_never_their_token(
+    http: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    exporter.clear()
+    await http.post("/batch", json={"load": ["/grommets"]})
+    spans = exporter.get_finished_spans()
+    callers = {s.attributes.get("enduser.id") for s in spans if s.kind is not SpanKind.CLIENT}
+    assert "tester" in callers
+    secret = AUTH["authorization"].split()[1]
+    assert all(secret not in str(dict(s.attributes or {})) for s in spans)

@@ -36,16 +36,26 @@ from carpool.compose.references import (
 from carpool.data.unit_of_work import Work
 from carpool.errors import Invalid, TimedOut
 from carpool.settings import Settings
+from carpool.web.access import charge_or_refuse
 from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Answer, Doc, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.inputs import depth_exceeds, json_body, max_depth, too_deep
 from carpool.web.responses import json_response, problem_response
 
 _FAILED_DEPENDENCY = "urn:carpool:problem:failed-dependency"
+TOO_LARGE = "urn:carpool:problem:batch-too-large"
 
 
 def _failed_dependency(detail: str) -> SubResponse:
     return capture(problem_response(424, detail, type_=_FAILED_DEPENDENCY))
+
+
+def _too_large(budget: int) -> SubResponse:
+    detail = (
+        f"Not answered: the batch's answers together would pass {budget} bytes"
+        " (BATCH_MAX_RESPONSE_BYTES); split the batch or ask for smaller pages."
+    )
+    return capture(problem_response(413, detail, type_=TOO_LARGE))
 
 
 @dataclass(slots=True)
@@ -76,13 +86,19 @@ class BatchRun:
 
     Unsafe items run one at a time in request order; the safe items between them run
     concurrently (so their lookups coalesce). Atomic: the first failure stops the batch.
-    Non-atomic: each unsafe item runs in its own SAVEPOINT.
+    Non-atomic: each unsafe item runs in its own SAVEPOINT. Once the item bodies together
+    pass `max_response_bytes`, the item that passed it and every later one answer 413
+    (`batch-too-large`) instead (later ones are not run).
     """
 
-    def __init__(self, parent: Request, envelope: Envelope, uow: Work) -> None:
+    def __init__(
+        self, parent: Request, envelope: Envelope, uow: Work, *, max_response_bytes: int
+    ) -> None:
         self._parent = parent
         self._atomic = envelope.atomic
         self._uow = uow
+        self._budget = max_response_bytes
+        self._spent = 0
         self._slots = [_Slot(item) for item in envelope.items]
         self._by_id = {slot.item.id: slot for slot in self._slots}
         self._max_depth = max_depth(parent)
@@ -175,11 +191,19 @@ class BatchRun:
 
     async def _run(self, slot: _Slot) -> None:
         try:
-            slot.response = await self._answer(slot)
+            slot.response = self._within_budget(await self._answer(slot))
         finally:
             slot.done.set()
 
+    def _within_budget(self, response: SubResponse) -> SubResponse:
+        if self._spent > self._budget:
+            return _too_large(self._budget)
+        self._spent += len(response.body)
+        return response if self._spent <= self._budget else _too_large(self._budget)
+
     async def _answer(self, slot: _Slot) -> SubResponse:
+        if self._spent > self._budget:
+            return _too_large(self._budget)
         for index in slot.depends_on:
             dependency = self._slots[index]
             await dependency.done.wait()
@@ -195,7 +219,7 @@ class BatchRun:
             return capture(problem_for(PayloadTooLarge(f"The item is too large: {exc}.")))
         except Invalid as exc:  # references made it too deep
             return capture(problem_for(exc))
-        return await dispatch_subrequest(self._parent, sub, self._uow)
+        return await dispatch_subrequest(self._parent, sub, self._uow, charged=True)
 
     def _resolve(self, item: BatchItem) -> SubRequest:
         def lookup(item_id: str, pointer: str) -> Any:
@@ -219,8 +243,13 @@ def _as_is(item: BatchItem) -> SubRequest:
     return SubRequest(item.method, item.path, dict(item.headers), body)
 
 
-async def run_batch(parent: Request, data: Any, work: Work, settings: Settings) -> bytes:
-    """Validate a decoded batch body, run it on `work`, return the answer bytes.
+async def run_batch(
+    parent: Request, data: Any, work: Work, settings: Settings
+) -> tuple[bytes, dict[str, str]]:
+    """Validate a decoded batch body, run it on `work`; the answer bytes and extra headers.
+
+    Every item counts as one call of the caller's rate-limit budget: all are taken before
+    any runs, or the batch is refused whole (RateLimited, 429). The headers are the budget's.
 
     `work` is borrowed: the caller's unit-of-work scope ends it. An atomic batch with a
     failed item asks it to roll back (the answer is still 200, `"committed": false`).
@@ -229,9 +258,10 @@ async def run_batch(parent: Request, data: Any, work: Work, settings: Settings) 
     `"committed": true` that reaches the client is the truth.
     """
     envelope = parse_envelope(data, max_items=settings.batch_max_items)
+    headers = await charge_or_refuse(parent, len(envelope.items))
     if all(item.safe for item in envelope.items):
         work.restrict_to_read_only()  # as each item's single request would run: READ ONLY
-    run = BatchRun(parent, envelope, work)
+    run = BatchRun(parent, envelope, work, max_response_bytes=settings.batch_max_response_bytes)
     try:
         async with asyncio.timeout(settings.batch_timeout_s):
             items = await run.run()
@@ -243,7 +273,7 @@ async def run_batch(parent: Request, data: Any, work: Work, settings: Settings) 
     committed = not (envelope.atomic and run.failed_at is not None)
     if not committed:
         work.roll_back_at_end()
-    return encode_batch(committed=committed, items=items)
+    return encode_batch(committed=committed, items=items), headers
 
 
 def batch_routes(settings: Settings, examples: CallExamples) -> Blueprint:
@@ -296,7 +326,7 @@ def batch_routes(settings: Settings, examples: CallExamples) -> Blueprint:
         """Run every item on this request's unit of work; one answer for all."""
         # Unbounded here: each item's body is held to JSON_MAX_DEPTH on its own (a 422 item).
         data = json_body(request, bounded=False)
-        body = await run_batch(request, data, request.ctx.uow, settings)
-        return HTTPResponse(body, content_type="application/json")
+        body, headers = await run_batch(request, data, request.ctx.uow, settings)
+        return HTTPResponse(body, headers=headers, content_type="application/json")
 
     return blueprint

@@ -145,16 +145,19 @@ def _headers(parent: Request, sub: SubRequest) -> Header:
     return headers
 
 
-def _synthetic_request(parent: Request, sub: SubRequest, path: str, work: Work) -> Request:
+def _synthetic_request(
+    parent: Request, sub: SubRequest, path: str, work: Work, *, charged: bool
+) -> Request:
     app = parent.app
     request: Request = app.request_class(
         path.encode(), _headers(parent, sub), parent.version, sub.method, parent.transport, app
     )
     request.body = sub.body or b""
     request.conn_info = parent.conn_info
-    # Whatever the outer request's middleware established (identity, request id) carries over.
+    # Whatever the outer call established (its caller's identity, request id) carries over.
     vars(request.ctx).update(vars(parent.ctx))
     request.ctx.uow = work
+    request.ctx.charged = charged
     request.ctx.parent_request = parent
     return request
 
@@ -213,8 +216,14 @@ async def _error_answer(app: Sanic[Any, Any], request: Request, exc: Exception) 
     return answered
 
 
-async def dispatch_subrequest(parent: Request, sub: SubRequest, work: Work) -> SubResponse:
+async def dispatch_subrequest(
+    parent: Request, sub: SubRequest, work: Work, *, charged: bool = False
+) -> SubResponse:
     """Run the route `sub` addresses on `work`, as the single request would run it.
+
+    The caller is the outer call's (`parent.ctx.identity`), checked against the matched
+    route's scope as a single call is. `charged=True`: the call was paid for in advance (a
+    batch's items), so it takes nothing more from the caller's rate-limit budget.
 
     `work` is borrowed: nothing the route does can finish it. A route declared not
     composable (`/batch`, `/ws`, the probes, the docs) is a 400 answer, decided on the
@@ -235,7 +244,7 @@ async def dispatch_subrequest(parent: Request, sub: SubRequest, work: Work) -> S
         too_large = PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
         return capture(problem_for(too_large))
     try:
-        request = _synthetic_request(parent, sub, path, work)
+        request = _synthetic_request(parent, sub, path, work, charged=charged)
     except SanicException as exc:  # a URL Sanic cannot parse
         return capture(problem_for(exc))
     hooks: list[SubrequestHook] = getattr(app.ctx, "subrequest_hooks", [])

@@ -69,6 +69,42 @@ class TypedFrame:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class AuthFrame:
+    """`{"type": "auth", "token": ...}`: who the socket's caller is from now on."""
+
+    id: str | None
+    token: str
+
+
+class AuthFrameIn(BaseModel):
+    """An auth frame: the bearer token of the socket's caller, from now on (browsers cannot
+    set the handshake's Authorization header; also renews an expiring token)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: str = Field(pattern="^auth$")
+    id: FrameId | None = None
+    token: Annotated[str, StringConstraints(min_length=1, max_length=16_384)]
+
+
+class AuthAccepted(BaseModel):
+    """Who the socket's caller now is."""
+
+    sub: str
+    scope: str = Field(description="The token's scopes, space-separated.")
+    exp: float = Field(description="When the token expires (seconds since the epoch).")
+
+
+class AuthFrameOut(BaseModel):
+    """The answer of an auth frame: 200 with the caller, or a 401/403/429 problem."""
+
+    type: str = Field(pattern="^auth$")
+    id: str | None
+    status: int = Field(ge=200, le=599)
+    body: AuthAccepted | Problem
+
+
 class RequestFrameIn(SubRequestFields):
     """A request frame: one route, run on a unit of work of its own."""
 
@@ -146,6 +182,16 @@ def parse_frame(
         raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
     body = orjson.dumps(request.body) if "body" in request.model_fields_set else None
     return RequestFrame(request.id, request.method, request.path, request.headers, body)
+
+
+def auth_frame(frame: TypedFrame) -> AuthFrame:
+    """A typed frame of type `auth` as an AuthFrame; BadFrame if it is not a valid one."""
+    try:
+        auth = AuthFrameIn.model_validate(frame.data)
+    except ValidationError as exc:
+        errors = tuple(field_errors(exc))
+        raise BadFrame("The frame is invalid.", frame_id=frame.id, errors=errors) from None
+    return AuthFrame(auth.id, auth.token)
 
 
 def encode_answer(frame_id: str | None, status: int, body: bytes) -> bytes:

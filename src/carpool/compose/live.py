@@ -165,7 +165,10 @@ class LiveHub:
         self._running[sub] = []
         try:
             with tracking() as footprint:
-                answer = await dispatch_subrequest(sub.parent, SubRequest("GET", sub.path), work)
+                # A push is not the client's call: it takes nothing from their rate-limit
+                # budget. Scope and token expiry are checked on every run, as for any call.
+                get = SubRequest("GET", sub.path)
+                answer = await dispatch_subrequest(sub.parent, get, work, charged=True)
         finally:
             missed = self._running.pop(sub, [])
         self.stats.runs += 1

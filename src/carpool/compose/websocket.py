@@ -10,12 +10,16 @@ from sanic import Blueprint, Sanic
 from sanic.request import Request
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
+from carpool.auth.identity import Identity
 from carpool.compose.batch import run_batch
 from carpool.compose.dispatch import as_response, capture, dispatch_subrequest
 from carpool.compose.encoding import encode_item
 from carpool.compose.examples import BAD_FRAME_ANSWER, CallExamples
 from carpool.compose.frames import (
     BAD_FRAME,
+    AuthFrame,
+    AuthFrameIn,
+    AuthFrameOut,
     BadFrame,
     BatchFrame,
     BatchFrameInDescribed,
@@ -25,6 +29,7 @@ from carpool.compose.frames import (
     RequestFrameIn,
     RequestFrameOut,
     TypedFrame,
+    auth_frame,
     encode_answer,
     parse_frame,
 )
@@ -38,15 +43,35 @@ from carpool.compose.subscriptions import (
 )
 from carpool.observability import metrics
 from carpool.settings import Settings
+from carpool.web.access import FORBIDDEN, identity_of, refusal
 from carpool.web.endpoints import AUTHENTICATED, Answer, Doc, Message, endpoint
 from carpool.web.errors import problem_for
-from carpool.web.responses import JSON, problem_response
+from carpool.web.front_door import TOO_MANY_SOCKETS, CallerSockets
+from carpool.web.responses import JSON, dumps, problem_response
 from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
 
 
 def messages(examples: CallExamples) -> tuple[Message, ...]:
     """The frames of `/ws`, as its AsyncAPI description shows them."""
     return (
+        Message(
+            "auth",
+            "Identify the socket's caller, or renew an expiring token",
+            AuthFrameIn,
+            {"type": "auth", "id": "a", "token": "eyJhbGciOiJIUzI1NiJ9.e30.signature"},
+        ),
+        Message(
+            "authAnswer",
+            "The answer of an auth frame",
+            AuthFrameOut,
+            {
+                "type": "auth",
+                "id": "a",
+                "status": 200,
+                "body": {"sub": "alice", "scope": "catalog:read", "exp": 1796730516},
+            },
+            sent=True,
+        ),
         Message(
             "request",
             "Run one route (its own unit of work)",
@@ -107,6 +132,11 @@ def _problem_answer(frame_id: str | None, exc: Exception) -> bytes:
     return encode_answer(frame_id, problem.status, problem.body)
 
 
+def _typed_answer(kind: str, frame_id: str | None, status: int, body: bytes) -> bytes:
+    """`{"type", "id", "status", "body"}`, the answer to a typed frame."""
+    return b'{"type":' + dumps(kind) + b"," + encode_answer(frame_id, status, body)[1:]
+
+
 def _bad_frame_answer(exc: BadFrame) -> bytes:
     problem = capture(problem_response(400, exc.detail, type_=BAD_FRAME, errors=exc.errors))
     return encode_answer(exc.frame_id, problem.status, problem.body)
@@ -119,6 +149,10 @@ class FrameRunner:
     committed when unsafe and answered below 400, else rolled back. A batch frame runs as
     `POST /batch` does, on one unit of work for its items. A typed frame (`"type"`) goes to
     `typed` (subscriptions). Bad frames are answered 400.
+
+    The socket's caller is `parent.ctx.identity` (from the handshake's `Authorization`), which
+    an auth frame (`"type": "auth"`) sets or replaces; each frame runs as that caller, checked
+    like a single call.
     """
 
     def __init__(
@@ -128,11 +162,15 @@ class FrameRunner:
         settings: Settings,
         *,
         typed: TypedFrameHandler | None = None,
+        sockets: CallerSockets | None = None,
     ):
         self._parent = parent
         self._unit_of_work = unit_of_work
         self._settings = settings
         self._typed = typed
+        self._sockets = sockets
+        self.counted_sub: str | None = None
+        """The caller an auth frame identified and counted among their open sockets."""
 
     async def __call__(self, payload: Payload) -> bytes | None:
         """The answer frame's text for `payload` (None: none); never raises but for cancellation."""
@@ -159,24 +197,60 @@ class FrameRunner:
 
     async def _typed_frame(self, frame: TypedFrame) -> bytes | None:
         try:
+            if frame.type == "auth":
+                return await self._auth(auth_frame(frame))
             if self._typed is None:
                 raise BadFrame(f"Unknown frame type {frame.type!r}.", frame_id=frame.id)
             return await self._typed(frame)
         except BadFrame as exc:
             return _bad_frame_answer(exc)
 
+    async def _auth(self, frame: AuthFrame) -> bytes:
+        identifier = self._parent.app.ctx.identifier
+        new: Identity = await identifier.identify(f"Bearer {frame.token}")
+        problem = refusal(new, AUTHENTICATED) or self._admit(await identity_of(self._parent), new)
+        if problem is not None:
+            answer = capture(problem)
+            return _typed_answer("auth", frame.id, answer.status, answer.body)
+        self._parent.ctx.identity = new
+        accepted = {"sub": new.sub, "scope": " ".join(sorted(new.scopes)), "exp": new.expires_at}
+        return _typed_answer("auth", frame.id, 200, dumps(accepted))
+
+    def _admit(self, current: Identity, new: Identity) -> BaseHTTPResponse | None:
+        """None if `new` (valid) may become the socket's caller: the same caller renewing a
+        token, or a first caller with room for one more socket (then counted)."""
+        if current.authenticated:
+            if new.sub == current.sub:
+                return None
+            detail = "A socket's caller cannot change; open another socket for another caller."
+            return problem_response(403, detail, type_=FORBIDDEN)
+        assert new.sub is not None
+        if self._sockets is not None:
+            if not self._sockets.enter(new.sub):
+                detail = f"This caller has {self._sockets.limit} sockets open already."
+                return problem_response(429, detail, type_=TOO_MANY_SOCKETS)
+            self.counted_sub = new.sub
+        return None
+
     async def _request(self, frame: RequestFrame) -> bytes:
-        async with unit_scope(self._unit_of_work, method=frame.method) as scope:
+        timing = self._settings.server_timing
+        method = frame.method
+        async with unit_scope(self._unit_of_work, method=method, server_timing=timing) as scope:
             answer = await dispatch_subrequest(self._parent, frame.subrequest(), scope.work)
             answer = capture(await scope.finish(as_response(answer)))
         return encode_item(frame.id, answer)
 
     async def _batch(self, frame: BatchFrame) -> bytes:
-        async with unit_scope(self._unit_of_work, method="POST") as scope:
+        refused = refusal(await identity_of(self._parent), AUTHENTICATED)  # as POST /batch
+        if refused is not None:
+            answer = capture(refused)
+            return encode_answer(frame.id, answer.status, answer.body)
+        timing = self._settings.server_timing
+        async with unit_scope(self._unit_of_work, method="POST", server_timing=timing) as scope:
             try:
-                body = await run_batch(self._parent, frame.batch, scope.work, self._settings)
+                body, _ = await run_batch(self._parent, frame.batch, scope.work, self._settings)
                 response: BaseHTTPResponse = HTTPResponse(body, content_type=JSON)
-            except Exception as exc:  # a bad envelope, a timeout: nothing kept
+            except Exception as exc:  # a bad envelope, a timeout, no budget: nothing kept
                 response = problem_for(exc)
             answer = capture(await scope.finish(response))
         return encode_answer(frame.id, answer.status, answer.body)
@@ -198,8 +272,14 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
         live_socket = LiveSocket(
             hub, request, socket, max_subscriptions=settings.ws_max_subscriptions
         )
+        await identity_of(request)  # the handshake's caller, until an auth frame says otherwise
+        sockets: CallerSockets = request.app.ctx.caller_sockets
         runner = FrameRunner(
-            request, request.app.ctx.container.unit_of_work, settings, typed=live_socket.handle
+            request,
+            request.app.ctx.container.unit_of_work,
+            settings,
+            typed=live_socket.handle,
+            sockets=sockets,
         )
         multiplexer = Multiplexer(
             socket,
@@ -217,6 +297,8 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
         finally:
             del live[multiplexer]
             await live_socket.close()
+            if runner.counted_sub is not None:
+                sockets.leave(runner.counted_sub)
 
     endpoint(
         blueprint,

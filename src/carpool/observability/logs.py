@@ -109,6 +109,13 @@ class log_subrequest:
         requests_log.info("subrequest", extra=fields)
 
 
+def caller_of(request: Request) -> str | None:
+    """The `sub` of the request's caller, if a token identified one (the token is never kept)."""
+    identity = getattr(request.ctx, "identity", None)
+    sub: str | None = getattr(identity, "sub", None)
+    return sub
+
+
 def _fields(request: Request, status: int | None, started: float | None) -> dict[str, Any]:
     elapsed = time.perf_counter() - started if started is not None else None
     fields: dict[str, Any] = {
@@ -117,6 +124,7 @@ def _fields(request: Request, status: int | None, started: float | None) -> dict
         "route": route_of(request),
         "path": request.path,
         "status": status,
+        "sub": caller_of(request),
         "duration_ms": round(elapsed * 1000, 3) if elapsed is not None else None,
     }
     span = trace.get_current_span().get_span_context()

@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from sanic.request import Request
 
 from carpool.observability import sql_spans
+from carpool.observability.logs import caller_of
 from carpool.web.route_names import route_of
 
 if TYPE_CHECKING:
@@ -117,6 +118,9 @@ def _describe(span: Any, request: Request, status: int | None) -> None:
     request_id = getattr(request.ctx, "request_id", None)
     if request_id is not None:
         span.set_attribute("carpool.request_id", request_id)
+    sub = caller_of(request)
+    if sub is not None:  # who called; never their token
+        span.set_attribute("enduser.id", sub)
     if status is not None:
         span.set_attribute("http.response.status_code", status)
         if status >= 500:

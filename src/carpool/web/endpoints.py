@@ -21,6 +21,8 @@ from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 from sanic_routing import Route
 
+from carpool.web.access import AUTHENTICATED as AUTHENTICATED
+from carpool.web.access import charge, identity_of, refusal, stamp, too_many
 from carpool.web.disconnect import until_disconnect
 from carpool.web.errors import problem_for
 from carpool.web.unit_scope import unit_scope
@@ -28,8 +30,8 @@ from carpool.web.unit_scope import unit_scope
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 PUBLIC: Final = None
 """The scope of a route anyone may call."""
-AUTHENTICATED: Final = "*"
-"""The scope of a route any identified caller may call (its parts check their own scopes)."""
+# AUTHENTICATED ("*"): the scope of a route any identified caller may call (its parts, batch
+# items and frames, check their own scopes).
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,8 @@ def endpoint(
             if not declared.unit:
                 return await call_endpoint(request, declared, *args, **kwargs)
             factory = request.app.ctx.unit_of_work
-            async with unit_scope(factory, method=request.method) as scope:
+            timing = getattr(request.app.ctx, "server_timing", True)
+            async with unit_scope(factory, method=request.method, server_timing=timing) as scope:
                 request.ctx.uow = scope.work
                 # A client that leaves cancels the call: a 499, so the unit rolls back.
                 call = call_endpoint(request, declared, *args, **kwargs)
@@ -157,9 +160,31 @@ async def call_endpoint(
 ) -> BaseHTTPResponse:
     """Run the declared handler on `request` (its unit of work, if any, on `request.ctx.uow`).
 
-    Exceptions become the app's error answers here, inside the call, so that the unit of work
-    ends by the status the client sees, whichever way the route was called.
+    First, for every call however it came: the caller's identity (the outer call's), one call
+    taken from their rate-limit budget (unless a batch paid for its items up front), and the
+    route's declared scope (401 or 403 otherwise). A socket's handshake is let through: each
+    of its frames is checked here in turn. Exceptions become the app's error answers here,
+    inside the call, so that the unit of work ends by the status the client sees.
     """
+    verdict = None
+    if declared.scope is not PUBLIC and not declared.websocket:
+        identity = await identity_of(request)
+        if declared.scope != AUTHENTICATED and not getattr(request.ctx, "charged", False):
+            verdict = await charge(request, identity)
+            if verdict is not None and not verdict.allowed:
+                return too_many(verdict)
+        refused = refusal(identity, declared.scope)
+        if refused is not None:
+            stamp(refused, verdict)
+            return refused
+    response = await _run_handler(request, declared, *args, **kwargs)
+    stamp(response, verdict)
+    return response
+
+
+async def _run_handler(
+    request: Request, declared: Endpoint, *args: Any, **kwargs: Any
+) -> BaseHTTPResponse:
     response: Any
     try:
         response = await declared.handler(request, *args, **kwargs)

@@ -44,6 +44,8 @@ def problem_for(exception: BaseException) -> HTTPResponse:
 
 
 def _slug(exception: BaseException) -> str:
+    if isinstance(exception, errors.RateLimited):
+        return "rate-limited"
     for kind, _, slug in _APP_ERRORS:
         if isinstance(exception, kind):
             return slug
@@ -54,6 +56,13 @@ def _problem_for(exception: BaseException) -> HTTPResponse:
     if isinstance(exception, errors.CommitFailed):
         status = 409 if exception.conflict else 503
         return problem_response(status, exception.detail, type_=PROBLEM_TYPE + "commit-failed")
+    if isinstance(exception, errors.RateLimited):
+        return problem_response(
+            429,
+            exception.detail,
+            type_=PROBLEM_TYPE + "rate-limited",
+            headers=dict(exception.headers),
+        )
     if isinstance(exception, errors.AppError):
         for kind, status, slug in _APP_ERRORS:
             if isinstance(exception, kind):

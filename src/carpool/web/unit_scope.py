@@ -32,8 +32,9 @@ class UnitScope:
     nothing was saved. Either way the answer is stamped with `Server-Timing`.
     """
 
-    def __init__(self, unit: UnitOfWork) -> None:
+    def __init__(self, unit: UnitOfWork, *, server_timing: bool = True) -> None:
         self._unit = unit
+        self._server_timing = server_timing
         self.work: Work = unit.work
         self.started = time.perf_counter()
         self.outcome = "rollback"  # unless `finish` commits
@@ -48,20 +49,25 @@ class UnitScope:
         except Exception as exc:  # a refused COMMIT: nothing was saved, and the answer says so
             self.outcome = "refused"
             response = problem_for(exc)
-        response.headers[SERVER_TIMING] = unit.stats.server_timing()
+        if self._server_timing:
+            response.headers[SERVER_TIMING] = unit.stats.server_timing()
         return response
 
 
 @contextlib.asynccontextmanager
-async def unit_scope(factory: UnitOfWorkFactory, *, method: str) -> AsyncIterator[UnitScope]:
+async def unit_scope(
+    factory: UnitOfWorkFactory, *, method: str, server_timing: bool = True
+) -> AsyncIterator[UnitScope]:
     """A new unit of work for one call with `method` (READ ONLY if the method is safe).
+
+    `server_timing=False` (SERVER_TIMING=false) leaves the Server-Timing header off.
 
     Leaving the block without `finish` (an exception, a cancellation, a client gone) rolls
     back and releases the connection, even if cancelled again meanwhile.
     """
     made = factory(read_only=method in SAFE_METHODS)
     unit = made if isinstance(made, UnitOfWork) else await made
-    scope = UnitScope(unit)
+    scope = UnitScope(unit, server_timing=server_timing)
     try:
         yield scope
     finally:
