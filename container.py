@@ -8,7 +8,7 @@ from carpool.auth import setup as auth_setup
 from carpool.auth.rate_limits import RateLimits
 from carpool.catalog.seed import seed_demo_rows
 from carpool.data import changes, embedded
-from carpool.data.engine import engine_resource
+from carpool.data.engine import Database, pools_resource
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.observability.tracing import tracer_provider_resource
 from carpool.settings import load_settings
@@ -30,12 +30,22 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
-    engine = providers.Resource(
-        engine_resource,
+    # The database exists before its pools, so a unit of work is made without an await
+    # (an async dependency would cost an asyncio.gather per call).
+    database = providers.Singleton(
+        Database,
+        acquire_timeout_s=settings.provided.db_pool_timeout_s,
+        statement_cache_size=settings.provided.db_statement_cache_size,
+    )
+
+    # Its asyncpg pools: the primary's, and the replica's when DATABASE_READ_URL is set.
+    database_pools = providers.Resource(
+        pools_resource,
+        database,
         database_url,
+        read_url=settings.provided.database_read_url,
         pool_size=settings.provided.db_pool_size,
         max_overflow=settings.provided.db_max_overflow,
-        pool_timeout_s=settings.provided.db_pool_timeout_s,
     )
 
     # The worker's one LISTEN connection for committed changes (opened by a first subscriber).
@@ -48,9 +58,12 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
-    unit_of_work = providers.Factory(
-        UnitOfWork, engine, coalesce=settings.provided.coalesce_lookups
+    # Read once: a `settings.provided...` argument would be resolved again for every unit.
+    coalesce_lookups = providers.Singleton(
+        lambda settings: bool(settings.coalesce_lookups), settings
     )
+
+    unit_of_work = providers.Factory(UnitOfWork, database, coalesce=coalesce_lookups)
 
     # None when tracing is off (OTEL_TRACES_EXPORTER unset or none).
     tracer_provider = providers.Resource(

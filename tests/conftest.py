@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from carpool.catalog.models import metadata
 from carpool.data import embedded, migrations
+from carpool.data.engine import Database
 from carpool.data.idempotency import metadata as idempotency_metadata
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.settings import Settings
@@ -55,7 +56,7 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def admin_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def admin_engine(database_url: str) -> AsyncIterator[Database]:
     """An engine of the tests' own, outside the app, to look at and reset the database."""
     engine = create_async_engine(database_url, poolclass=NullPool)
     yield engine
@@ -95,7 +96,7 @@ async def session_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def client(
-    session_client: httpx.AsyncClient, engine: AsyncEngine
+    session_client: httpx.AsyncClient, engine: Database
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app over ASGI; after the test, its pool must have nothing checked out."""
     yield session_client
@@ -104,17 +105,17 @@ async def client(
 
 @pytest.fixture(scope="session")
 async def engine(app: Any, container: Container) -> AsyncEngine:
-    """The app's own engine (to inspect its pool)."""
-    resolved: AsyncEngine = await container.engine()
+    """The app's own database (its asyncpg pools, to inspect them)."""
+    resolved: Database = container.database()
     return resolved
 
 
-async def wait_for_idle_pool(engine: AsyncEngine, timeout: float = 5.0) -> int:
+async def wait_for_idle_pool(engine: Database, timeout: float = 5.0) -> int:
     """Checked-out connections once they have had `timeout` seconds to come back."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while engine.pool.checkedout() and asyncio.get_running_loop().time() < deadline:  # type: ignore[attr-defined]
+    while engine.checked_out() and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.02)
-    return int(engine.pool.checkedout())  # type: ignore[attr-defined]
+    return int(engine.checked_out())
 
 
 @pytest.fixture(autouse=True)
@@ -135,12 +136,12 @@ OpenUnit = Callable[..., Awaitable[UnitOfWork]]
 
 
 @pytest.fixture
-async def open_uow(container: Container, engine: AsyncEngine) -> AsyncIterator[OpenUnit]:
+async def open_uow(container: Container, engine: Database) -> AsyncIterator[OpenUnit]:
     """Units of work from the app's own factory; rolled back and checked for leaks after."""
     opened: list[UnitOfWork] = []
 
     async def open_one(**overrides: Any) -> UnitOfWork:
-        uow: UnitOfWork = await container.unit_of_work(read_only=False, **overrides)
+        uow: UnitOfWork = container.unit_of_work(read_only=False, **overrides)
         opened.append(uow)
         return uow
 

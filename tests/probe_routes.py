@@ -7,10 +7,8 @@ import asyncio
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from carpool.catalog.models import grommets
+from carpool.data.sql import Connection
 from carpool.web.endpoints import endpoint_of
 from carpool.web.responses import json_response, problem_response
 from tests.helpers import probe
@@ -18,19 +16,19 @@ from tests.helpers import probe
 blueprint = Blueprint("probe", url_prefix="/_probe")
 
 
-async def _insert(conn: AsyncConnection, name: str) -> None:
-    await conn.execute(insert(grommets).values(name=name, material="probe", diameter_mm=1.0))
+async def _insert(conn: Connection, name: str) -> None:
+    await conn.execute(
+        "INSERT INTO grommets (name, material, diameter_mm) VALUES ($1, 'probe', 1.0)", [name]
+    )
 
 
-async def _failing_commit(conn: AsyncConnection) -> None:
+async def _failing_commit(conn: Connection) -> None:
     # A deferred unique constraint is only checked at COMMIT: the commit itself fails.
     await conn.execute(
-        text(
-            "CREATE TEMP TABLE probe_deferred (v int UNIQUE DEFERRABLE INITIALLY DEFERRED)"
-            " ON COMMIT DROP"
-        )
+        "CREATE TEMP TABLE probe_deferred (v int UNIQUE DEFERRABLE INITIALLY DEFERRED)"
+        " ON COMMIT DROP"
     )
-    await conn.execute(text("INSERT INTO probe_deferred VALUES (1), (1)"))
+    await conn.execute("INSERT INTO probe_deferred VALUES (1), (1)")
 
 
 @probe(blueprint, "/commit-fails", method="POST")
@@ -64,8 +62,8 @@ async def write(request: Request) -> HTTPResponse:
     return json_response({"written": True}, status=201)
 
 
-async def _sleep(conn: AsyncConnection, seconds: float) -> float:
-    await conn.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+async def _sleep(conn: Connection, seconds: float) -> float:
+    await conn.execute("SELECT pg_sleep($1)", [seconds])
     return seconds
 
 
@@ -83,8 +81,8 @@ async def nap(request: Request) -> HTTPResponse:
     return json_response({"napped": True})
 
 
-async def _xact(conn: AsyncConnection) -> int:
-    return int((await conn.execute(text("SELECT pg_current_xact_id()::text::bigint"))).scalar_one())
+async def _xact(conn: Connection) -> int:
+    return int(await conn.value("SELECT pg_current_xact_id()::text::bigint"))
 
 
 @probe(blueprint, "/xact", method="POST")
@@ -109,6 +107,26 @@ async def call_the_batch_handler_by_hand(request: Request) -> HTTPResponse:
     assert batch is not None
     answer: HTTPResponse = await batch.handler(request)
     return answer
+
+
+async def _server_role(conn: Connection) -> dict[str, object]:
+    rows = await conn.rows(
+        "SELECT pg_is_in_recovery() AS in_recovery,"
+        " current_setting('transaction_read_only') = 'on' AS read_only"
+    )
+    return rows[0]
+
+
+@probe(blueprint, "/role", method="GET")
+async def role_of_read(request: Request) -> HTTPResponse:
+    """Which server a read-only call runs on (a replica is in recovery); may it write?"""
+    return json_response(await request.ctx.uow.run(_server_role))
+
+
+@probe(blueprint, "/role", method="POST")
+async def role_of_write(request: Request) -> HTTPResponse:
+    """Which server a call that may write runs on."""
+    return json_response(await request.ctx.uow.run(_server_role))
 
 
 @probe(blueprint, "/guarded/<grommet_id:int>")

@@ -6,6 +6,7 @@ This is the package's entrypoint: it imports every layer, and no layer imports i
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
@@ -37,9 +38,42 @@ if TYPE_CHECKING:  # the package never imports the composition root at run time
     from container import Container
 
 
+_REQUEST_EVENT = "http.lifecycle.request"
+
+
+async def _nothing() -> None:
+    return None
+
+
 class CarpoolApp(Sanic[Any, Any]):
     """Sanic behind its front door (CORS, security headers, WebSocket handshakes), running
-    each request inside its server span when tracing is on."""
+    each request inside its server span when tracing is on.
+
+    Sanic's ASGI adapter dispatches the `http.lifecycle.request` signal for every request,
+    even when nothing listens (TouchUp removes such dispatches from the HTTP server's path,
+    not from the ASGI one); looking up and failing to find a listener cost about a tenth of
+    a one-row GET. With no listener, the dispatch is skipped.
+    """
+
+    __slots__ = ("_request_event_heard",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._request_event_heard: bool | None = None  # settled once the router is final
+        super().__init__(*args, **kwargs)
+
+    def dispatch(self, event: str, **kwargs: Any) -> Any:
+        if event == _REQUEST_EVENT and not self._hears_request_event():
+            return _nothing()
+        return super().dispatch(event, **kwargs)
+
+    def _hears_request_event(self) -> bool:
+        heard = self._request_event_heard
+        if heard is None:
+            if not self.signal_router.finalized:
+                return True  # listeners may still come: dispatch as Sanic would
+            names = {route.name for route in self.signal_router.routes}
+            heard = self._request_event_heard = _REQUEST_EVENT in names
+        return heard
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         door: FrontDoor | None = getattr(self.ctx, "front_door", None)
@@ -102,9 +136,10 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         app.ctx.identifier = await _awaited(container.identifier())
         # Live answers of this worker: subscriptions over /ws, re-run as changes commit.
         listener = await _awaited(container.change_listener())
-        app.ctx.live = LiveHub(
-            listener, container.unit_of_work, max_total=settings.live_max_subscriptions
-        )
+        # Re-runs follow changes committed on the primary: they read there, never from a
+        # replica that may not have replayed the change yet (DATABASE_READ_URL).
+        primary_units = functools.partial(container.unit_of_work, on_primary=True)
+        app.ctx.live = LiveHub(listener, primary_units, max_total=settings.live_max_subscriptions)
         app.ctx.pool_sampler = await _sample_pool(container, settings)
 
     @app.after_server_start
@@ -140,11 +175,11 @@ def _secure(app: CarpoolApp, container: Container, settings: Settings) -> None:
 
 async def _sample_pool(container: Container, settings: Settings) -> asyncio.Task[None]:
     """Keep the pool gauges of /metrics current (a task, cancelled at shutdown)."""
-    engine = await _awaited(container.engine())
+    database = container.database()
     size = settings.db_pool_size + settings.db_max_overflow
     return asyncio.create_task(
         metrics.sample_pool(
-            lambda: pool_figures(engine, size=size), every_s=metrics.POOL_SAMPLE_EVERY_S
+            lambda: pool_figures(database.primary, size=size), every_s=metrics.POOL_SAMPLE_EVERY_S
         )
     )
 

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql+asyncpg:// URL; unset means an embedded PostgreSQL under DATA_DIR.",
     )
+    database_read_url: str | None = Field(
+        default=None,
+        description="A read replica's URL: read-only calls go there; unset: the primary.",
+    )
     database_listen_url: str | None = Field(
         default=None,
         description="Where live answers LISTEN for changes (the primary, not through a"
@@ -37,6 +41,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=1000)
     db_max_overflow: int = Field(default=10, ge=0, le=1000)
     db_pool_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    db_statement_cache_size: int = Field(
+        default=100,
+        ge=0,
+        le=100_000,
+        description="Prepared statements kept per connection; 0 behind PgBouncer < 1.21.",
+    )
     request_max_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
     request_read_timeout_s: float = Field(
         default=10.0,
@@ -124,7 +134,7 @@ class Settings(BaseSettings):
     ws_max_connections_per_caller: int = Field(default=16, ge=1, le=100_000)
     server_timing: bool = Field(default=True, description="false: no Server-Timing header.")
 
-    @field_validator("database_url", "database_listen_url")
+    @field_validator("database_url", "database_read_url", "database_listen_url")
     @classmethod
     def _asyncpg_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

@@ -11,9 +11,9 @@ import httpx
 import orjson
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 
+from carpool.data.engine import Database
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.fake_inventory import FakeInventory, fake_inventory
 from tests.helpers import AUTH, assert_problem, create_app, create_grommet, create_widget, hinge
@@ -47,7 +47,7 @@ async def http(upstream_app: Any, inventory: FakeInventory) -> AsyncIterator[htt
         transport=transport, base_url="http://carpool.test", headers=AUTH
     ) as client:
         yield client
-    engine: AsyncEngine = await upstream_app.ctx.container.engine()
+    engine: Database = upstream_app.ctx.container.database()
     assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
 
 

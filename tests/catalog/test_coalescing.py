@@ -120,7 +120,7 @@ async def test_with_coalescing_off_each_lookup_is_its_own_query_and_the_bytes_ar
 ) -> None:
     await seed(admin_engine, widgets=10)
     coalesced = await client.get("/widgets?include=grommets&limit=10")
-    uncoalesced_units = providers.Factory(UnitOfWork, container.engine, coalesce=False)
+    uncoalesced_units = providers.Factory(UnitOfWork, container.database, coalesce=False)
     with container.unit_of_work.override(uncoalesced_units):
         uncoalesced = await client.get("/widgets?include=grommets&limit=10")
     assert uncoalesced.status_code == 200

@@ -375,7 +375,7 @@ async def test_batch_past_the_timeout_is_504_and_rolled_back(
     app = create_app(container)
     app.blueprint(probe_routes.blueprint)
     async with LifespanManager(app):
-        engine = await container.engine()
+        engine = container.database()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://t", headers=AUTH

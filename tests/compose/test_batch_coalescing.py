@@ -245,7 +245,7 @@ async def test_a_failed_non_atomic_items_savepoint_leaves_no_stale_cache(
             transport=transport, base_url="http://t", headers=AUTH
         ) as client:
             _, answer = await batch(client, envelope)
-        assert await wait_for_idle_pool(await container.engine()) == 0
+        assert await wait_for_idle_pool(container.database()) == 0
     items = by_id(answer)
     assert items["doomed"]["status"] == 409
     assert answer["committed"] is True

@@ -11,9 +11,10 @@ from asgi_lifespan import LifespanManager
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from carpool.data.engine import Database
+from carpool.data.sql import Connection
 from carpool.web.responses import json_response
 from tests import probe_routes
 from tests.conftest import count, make_container, wait_for_idle_pool
@@ -193,8 +194,8 @@ async def test_a_batch_of_reads_is_read_only_like_each_single_read(
 edge_routes = Blueprint("edge", url_prefix="/_edge")
 
 
-async def _divide_by_zero(conn: AsyncConnection) -> None:
-    await conn.execute(text("SELECT 1/0"))
+async def _divide_by_zero(conn: Connection) -> None:
+    await conn.execute("SELECT 1/0")
 
 
 @probe(edge_routes, "/fails-in-the-database", method="GET")
@@ -205,14 +206,14 @@ async def fails_in_the_database(request: Request) -> HTTPResponse:
 
 
 @pytest.fixture(scope="module")
-async def edge_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncEngine]]:
+async def edge_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
     """An app of its own with a read that fails in the database."""
     container = make_container(database_url)
     app = create_app(container)
     app.blueprint(probe_routes.blueprint)
     app.blueprint(edge_routes)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        engine = await container.engine()
+        engine = container.database()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://edge", headers=AUTH
@@ -234,7 +235,7 @@ FAILS = {"path": "/_edge/fails-in-the-database"}
     ],
 )
 async def test_a_read_failing_in_the_database_keeps_a_non_atomic_batchs_writes(
-    edge_client: tuple[httpx.AsyncClient, AsyncEngine],
+    edge_client: tuple[httpx.AsyncClient, Database],
     admin_engine: AsyncEngine,
     requests: list[dict[str, Any]],
     statuses: list[int],

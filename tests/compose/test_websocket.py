@@ -12,6 +12,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from carpool.data.engine import Database
 from tests import probe_routes
 from tests.conftest import count, make_container, wait_for_idle_pool
 from tests.helpers import create_app
@@ -80,13 +81,13 @@ async def test_a_frame_reports_its_own_database_time(socket: AsgiSocket) -> None
 
 
 async def test_a_client_leaving_returns_every_connection_to_the_pool(
-    socket: AsgiSocket, engine: AsyncEngine, admin_engine: AsyncEngine
+    socket: AsgiSocket, engine: Database, admin_engine: AsyncEngine
 ) -> None:
     socket.send(slow_write_batch("b", "doomed", 5))
     for n in range(3):
         socket.send({"id": str(n), "path": "/_probe/sleep?s=5"})
     await wait_for_sleeper(admin_engine)
-    assert engine.pool.checkedout() >= 1  # type: ignore[attr-defined]
+    assert engine.checked_out() >= 1
     socket.leave()
     await socket.ended(timeout=3)
 

@@ -12,6 +12,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from carpool.data.engine import Database
 from tests.compose.test_websocket import AsgiSocket
 from tests.conftest import count, make_container, wait_for_idle_pool
 from tests.helpers import AUTH, create_app
@@ -32,7 +33,7 @@ class UnreadSocket(AsgiSocket):
 
 
 async def test_a_client_that_never_reads_makes_the_server_stop_reading(
-    app: Any, client: httpx.AsyncClient, container: Any, engine: AsyncEngine
+    app: Any, client: httpx.AsyncClient, container: Any, engine: Database
 ) -> None:
     limit = container.settings().ws_max_in_flight
     socket = await UnreadSocket(app).open()
@@ -82,4 +83,4 @@ async def test_a_frame_body_larger_than_a_request_may_send_is_413_as_over_http(
     assert answer["status"] == 413
     assert answer["body"] == over_http.json()
     assert await count(admin_engine, "grommets") == 0
-    assert await wait_for_idle_pool(await roomy_frames.ctx.container.engine()) == 0
+    assert await wait_for_idle_pool(roomy_frames.ctx.container.database()) == 0

@@ -7,31 +7,32 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.data.engine import make_engine
+from carpool.data.engine import Database, open_database
+from carpool.data.sql import Connection
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.errors import Conflict
 from tests.conftest import count
 
 
 @pytest.fixture
-async def small_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """An instrumented engine of the test's own; nothing may be checked out at the end."""
-    engine = make_engine(database_url, pool_size=2, max_overflow=0, pool_timeout_s=5)
+async def small_engine(database_url: str) -> AsyncIterator[Database]:
+    """A database of the test's own; nothing may be checked out at the end."""
+    database = await open_database(database_url, max_size=2, acquire_timeout_s=5)
     try:
-        yield engine
-        assert engine.pool.checkedout() == 0, "a connection was leaked"  # type: ignore[attr-defined]
+        yield database
+        assert database.checked_out() == 0, "a connection was leaked"
     finally:
-        await engine.dispose()
+        await database.close()
 
 
-async def _sleep(conn: AsyncConnection, seconds: float) -> None:
-    await conn.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+async def _sleep(conn: Connection, seconds: float) -> None:
+    await conn.execute("SELECT pg_sleep($1)", [seconds])
 
 
 async def test_a_finish_cancelled_while_another_task_queries_leaves_the_release_to_a_later_one(
-    small_engine: AsyncEngine,
+    small_engine: Database,
 ) -> None:
     uow = UnitOfWork(small_engine, read_only=True)
     busy = asyncio.create_task(uow.run(_sleep, 0.3))
@@ -45,20 +46,20 @@ async def test_a_finish_cancelled_while_another_task_queries_leaves_the_release_
     assert not uow.finished and uow.has_connection
     await uow.finish(commit=False)  # the last-resort rollback every request ends with
     assert uow.finished and not uow.has_connection
-    assert small_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert small_engine.checked_out() == 0
 
 
-async def _repeatable_read(conn: AsyncConnection) -> str:
-    await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-    return str((await conn.execute(text("SELECT name FROM grommets WHERE id = 1"))).scalar_one())
+async def _repeatable_read(conn: Connection) -> str:
+    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    return str(await conn.value("SELECT name FROM grommets WHERE id = 1"))
 
 
-async def _rename(conn: AsyncConnection, name: str) -> None:
-    await conn.execute(text("UPDATE grommets SET name = :n WHERE id = 1"), {"n": name})
+async def _rename(conn: Connection, name: str) -> None:
+    await conn.execute("UPDATE grommets SET name = $1 WHERE id = 1", [name])
 
 
 async def test_a_statement_that_loses_a_race_is_a_conflict_and_the_unit_still_finishes(
-    small_engine: AsyncEngine, admin_engine: AsyncEngine
+    small_engine: Database, admin_engine: AsyncEngine
 ) -> None:
     async with admin_engine.begin() as conn:
         await conn.execute(

@@ -6,31 +6,26 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carpool.data.loaders import KeyLoader
+from carpool.data.sql import Connection
 from carpool.data.unit_of_work import UnitOfWork
 from tests.conftest import OpenUnit
 
 
 # A table of the test's own, so these tests say nothing of the catalog.
-async def _make_table(conn: AsyncConnection) -> None:
-    await conn.execute(
-        text("CREATE TEMP TABLE notes (k bigint PRIMARY KEY, v text) ON COMMIT DROP")
-    )
-    await conn.execute(text("INSERT INTO notes SELECT k, 'v' || k FROM generate_series(1, 1000) k"))
+async def _make_table(conn: Connection) -> None:
+    await conn.execute("CREATE TEMP TABLE notes (k bigint PRIMARY KEY, v text) ON COMMIT DROP")
+    await conn.execute("INSERT INTO notes SELECT k, 'v' || k FROM generate_series(1, 1000) k")
 
 
-async def _notes_by_keys(conn: AsyncConnection, keys: list[int]) -> dict[int, str]:
-    rows = await conn.execute(
-        text("SELECT k, v FROM notes WHERE k = ANY(CAST(:keys AS bigint[]))"), {"keys": keys}
-    )
-    return {k: v for k, v in rows}
+async def _notes_by_keys(conn: Connection, keys: list[int]) -> dict[int, str]:
+    rows = await conn.rows("SELECT k, v FROM notes WHERE k = ANY($1::bigint[])", [keys])
+    return {row["k"]: row["v"] for row in rows}
 
 
-async def _set_note(conn: AsyncConnection, key: int, value: str) -> None:
-    await conn.execute(text("UPDATE notes SET v = :v WHERE k = :k"), {"k": key, "v": value})
+async def _set_note(conn: Connection, key: int, value: str) -> None:
+    await conn.execute("UPDATE notes SET v = $2 WHERE k = $1", [key, value])
 
 
 class Recorder:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
+import asyncpg
 import httpx
 import pytest
-from sqlalchemy import event, insert, select, text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.catalog.models import grommets
-from carpool.data.engine import make_engine
+from carpool.data.engine import Database, open_database
+from carpool.data.sql import Connection
 from carpool.data.unit_of_work import UnitOfWork, UnitOfWorkClosed
 from carpool.errors import CommitFailed
 from tests.conftest import count, wait_for_idle_pool
@@ -36,16 +35,12 @@ def queries_of(response: httpx.Response) -> int:
 
 
 @pytest.fixture
-def checkouts(engine: AsyncEngine) -> Iterator[list[object]]:
-    """Every pool checkout of the app's engine while the test runs."""
+def checkouts(engine: Database) -> Iterator[list[object]]:
+    """One entry per pool checkout of the app's database while the test runs."""
+    before = engine.checkouts
     seen: list[object] = []
-
-    def on_checkout(*args: Any) -> None:
-        seen.append(args)
-
-    event.listen(engine.sync_engine.pool, "checkout", on_checkout)
     yield seen
-    event.remove(engine.sync_engine.pool, "checkout", on_checkout)
+    seen.extend(range(engine.checkouts - before))
 
 
 async def lingering_sessions(admin_engine: AsyncEngine) -> list[tuple[str, str]]:
@@ -76,22 +71,22 @@ async def wait_for_no_lingering_sessions(
 
 
 async def test_health_never_touches_the_pool(
-    client: httpx.AsyncClient, engine: AsyncEngine, checkouts: list[object]
+    client: httpx.AsyncClient, engine: Database, checkouts: list[object]
 ) -> None:
     response = await client.get("/health")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
     assert "server-timing" not in response.headers  # no unit of work is even opened
     assert checkouts == []
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert engine.checked_out() == 0
 
 
 async def test_a_handler_that_does_not_query_holds_no_connection_while_it_runs(
-    client: httpx.AsyncClient, engine: AsyncEngine, checkouts: list[object]
+    client: httpx.AsyncClient, engine: Database, checkouts: list[object]
 ) -> None:
     task = asyncio.create_task(client.get("/_probe/nap", params={"s": "0.3"}))
     await asyncio.sleep(0.15)
     assert not task.done()
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert engine.checked_out() == 0
     response = await task
     assert response.status_code == 200 and queries_of(response) == 0
     assert checkouts == []
@@ -194,13 +189,13 @@ async def test_a_failing_commit_answers_409_and_keeps_nothing(
 
 
 async def test_a_cancelled_request_releases_its_connection_and_leaves_no_transaction(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin_engine: AsyncEngine
+    client: httpx.AsyncClient, engine: Database, admin_engine: AsyncEngine
 ) -> None:
     started = asyncio.get_running_loop().time()
     task = asyncio.create_task(client.get("/_probe/sleep", params={"s": "5"}))
     await asyncio.sleep(0.3)
     assert not task.done()
-    assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    assert engine.checked_out() == 1
     assert [state for state, query in await lingering_sessions(admin_engine)] == ["active"]
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -224,36 +219,38 @@ async def test_concurrent_requests_each_get_their_own_transaction(
 
 
 @pytest.fixture
-async def own_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """An instrumented engine of the test's own, so its pool can be inspected in isolation."""
-    engine = make_engine(database_url, pool_size=2, max_overflow=0, pool_timeout_s=5)
+async def own_engine(database_url: str) -> AsyncIterator[Database]:
+    """A database of the test's own, so its pool can be inspected in isolation."""
+    database = await open_database(database_url, max_size=2, acquire_timeout_s=5)
     try:
-        yield engine
-        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        yield database
+        assert database.checked_out() == 0
     finally:
-        await engine.dispose()
+        await database.close()
 
 
-async def _insert(conn: AsyncConnection, name: str) -> None:
-    await conn.execute(insert(grommets).values(name=name, material="m", diameter_mm=1.0))
+async def _insert(conn: Connection, name: str) -> None:
+    await conn.execute(
+        "INSERT INTO grommets (name, material, diameter_mm) VALUES ($1, 'm', 1.0)", [name]
+    )
 
 
-async def _names(conn: AsyncConnection) -> list[str]:
-    return list((await conn.execute(select(grommets.c.name).order_by(grommets.c.name))).scalars())
+async def _names(conn: Connection) -> list[str]:
+    return [row["name"] for row in await conn.rows("SELECT name FROM grommets ORDER BY name")]
 
 
 async def test_unit_is_lazy_and_finishing_an_unused_one_checks_nothing_out(
-    own_engine: AsyncEngine,
+    own_engine: Database,
 ) -> None:
     uow = UnitOfWork(own_engine, read_only=True)
     assert not uow.has_connection
     await uow.finish(commit=True)
-    assert own_engine.pool.checkedin() == 0  # type: ignore[attr-defined]
+    assert own_engine.checkouts == 0
     assert uow.stats.queries == 0
 
 
 async def test_savepoints_keep_or_undo_their_block(
-    own_engine: AsyncEngine, admin_engine: AsyncEngine
+    own_engine: Database, admin_engine: AsyncEngine
 ) -> None:
     uow = UnitOfWork(own_engine, read_only=False)
     await uow.run(_insert, "a")
@@ -281,19 +278,19 @@ async def test_savepoints_keep_or_undo_their_block(
 
 
 async def test_finish_rolls_back_when_asked_and_is_idempotent(
-    own_engine: AsyncEngine, admin_engine: AsyncEngine
+    own_engine: Database, admin_engine: AsyncEngine
 ) -> None:
     uow = UnitOfWork(own_engine, read_only=False)
     await uow.run(_insert, "rolled-back")
-    assert uow.has_connection and own_engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    assert uow.has_connection and own_engine.checked_out() == 1
     await uow.finish(commit=False)
-    assert not uow.has_connection and own_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert not uow.has_connection and own_engine.checked_out() == 0
     await uow.finish(commit=True)  # a second finish does nothing, and commits nothing
     await uow.finish(commit=False)
     assert await count(admin_engine, "grommets") == 0
 
 
-async def test_use_after_finish_raises(own_engine: AsyncEngine) -> None:
+async def test_use_after_finish_raises(own_engine: Database) -> None:
     uow = UnitOfWork(own_engine, read_only=False)
     await uow.run(_names)
     await uow.finish(commit=True)
@@ -306,24 +303,24 @@ async def test_use_after_finish_raises(own_engine: AsyncEngine) -> None:
     await never_used.finish(commit=False)
     with pytest.raises(UnitOfWorkClosed):
         await never_used.run(_names)
-    assert own_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert own_engine.checked_out() == 0
 
 
-async def test_a_read_only_unit_refuses_writes(own_engine: AsyncEngine) -> None:
+async def test_a_read_only_unit_refuses_writes(own_engine: Database) -> None:
     uow = UnitOfWork(own_engine, read_only=True)
-    with pytest.raises(DBAPIError, match="read-only transaction"):
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError, match="read-only transaction"):
         await uow.run(_insert, "nope")
     await uow.finish(commit=False)
 
 
 async def test_a_refused_commit_raises_commit_failed_and_releases_the_connection(
-    own_engine: AsyncEngine, admin_engine: AsyncEngine
+    own_engine: Database, admin_engine: AsyncEngine
 ) -> None:
-    async def deferred_violation(conn: AsyncConnection) -> None:
+    async def deferred_violation(conn: Connection) -> None:
         await conn.execute(
-            text("CREATE TEMP TABLE d (v int UNIQUE DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP")
+            "CREATE TEMP TABLE d (v int UNIQUE DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP"
         )
-        await conn.execute(text("INSERT INTO d VALUES (1), (1)"))
+        await conn.execute("INSERT INTO d VALUES (1), (1)")
 
     uow = UnitOfWork(own_engine, read_only=False)
     await uow.run(_insert, "doomed")
@@ -331,30 +328,30 @@ async def test_a_refused_commit_raises_commit_failed_and_releases_the_connection
     with pytest.raises(CommitFailed) as caught:
         await uow.finish(commit=True)
     assert caught.value.conflict is True
-    assert own_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert own_engine.checked_out() == 0
     assert await count(admin_engine, "grommets") == 0
     await uow.finish(commit=True)  # already finished: nothing more happens
 
 
 async def test_concurrent_runs_on_one_unit_take_turns_on_its_one_connection(
-    own_engine: AsyncEngine,
+    own_engine: Database,
 ) -> None:
     uow = UnitOfWork(own_engine, read_only=True)
     inside = 0
     most = 0
     backends: set[int] = set()
 
-    async def probe(conn: AsyncConnection) -> None:
+    async def probe(conn: Connection) -> None:
         nonlocal inside, most
         inside += 1
         most = max(most, inside)
-        backends.add((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
-        await conn.execute(text("SELECT pg_sleep(0.01)"))
+        backends.add(await conn.value("SELECT pg_backend_pid()"))
+        await conn.execute("SELECT pg_sleep(0.01)")
         inside -= 1
 
     await asyncio.gather(*(uow.run(probe) for _ in range(10)))
     assert most == 1
     assert len(backends) == 1
-    assert own_engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    assert own_engine.checked_out() == 1
     assert uow.stats.queries == 20
     await uow.finish(commit=False)

@@ -14,6 +14,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from carpool.data.engine import Database
 from tests.conftest import count, make_container, wait_for_idle_pool
 from tests.helpers import AUTH, assert_problem, create_app
 from tests.web.test_health import closed_port
@@ -37,7 +38,7 @@ async def app_with(
             transport=transport, base_url="http://carpool.test", headers=AUTH
         ) as http:
             yield app, http
-        engine: AsyncEngine = await app.ctx.container.engine()
+        engine: Database = app.ctx.container.database()
         assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
 
 

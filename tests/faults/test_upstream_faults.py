@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from carpool.data.engine import Database
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.fake_inventory import HUGE_BYTES, FakeInventory, fake_inventory
 from tests.faults import tally
@@ -50,7 +50,7 @@ async def http(upstream_app: Any, inventory: FakeInventory) -> AsyncIterator[htt
     ) as client:
         yield client
     inventory.mode = "ok"
-    engine: AsyncEngine = await upstream_app.ctx.container.engine()
+    engine: Database = upstream_app.ctx.container.database()
     assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
 
 
@@ -130,7 +130,7 @@ async def test_twenty_availability_calls_on_one_connection_answer_200_or_503_bus
             answers = await asyncio.gather(
                 *(tight.get(f"/widgets/{made['id']}/availability") for _ in range(20))
             )
-        engine: AsyncEngine = await app.ctx.container.engine()
+        engine: Database = app.ctx.container.database()
         assert await wait_for_idle_pool(engine) == 0
     statuses = Counter(answer.status_code for answer in answers)
     tally.record(pool_exhausted_calls=20, pool_exhausted_503=statuses[503])

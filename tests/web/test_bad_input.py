@@ -11,6 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from carpool.data.engine import Database
 from tests.conftest import TABLE_NAMES, count, make_container, wait_for_idle_pool
 from tests.helpers import AUTH, assert_problem, create_app
 
@@ -85,12 +86,12 @@ async def test_json_with_charset_or_a_json_suffix_is_accepted(client: httpx.Asyn
 
 
 @pytest.fixture(scope="module")
-async def small_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncEngine]]:
+async def small_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
     """A second app whose REQUEST_MAX_BYTES is small, and its engine."""
     container = make_container(database_url, request_max_bytes=SMALL_LIMIT)
     application = create_app(container)
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
-        engine: AsyncEngine = await container.engine()
+        engine: Database = container.database()
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://small.test", headers=AUTH
@@ -104,7 +105,7 @@ def oversized() -> bytes:
 
 
 async def test_body_over_the_limit_with_content_length_is_413(
-    small_client: tuple[httpx.AsyncClient, AsyncEngine], admin_engine: AsyncEngine
+    small_client: tuple[httpx.AsyncClient, Database], admin_engine: AsyncEngine
 ) -> None:
     http, engine = small_client
     raw = oversized()
@@ -118,7 +119,7 @@ async def test_body_over_the_limit_with_content_length_is_413(
 
 
 async def test_body_over_the_limit_without_content_length_is_413(
-    small_client: tuple[httpx.AsyncClient, AsyncEngine], admin_engine: AsyncEngine
+    small_client: tuple[httpx.AsyncClient, Database], admin_engine: AsyncEngine
 ) -> None:
     http, engine = small_client
     raw = oversized()
@@ -138,7 +139,7 @@ async def test_body_over_the_limit_without_content_length_is_413(
 
 
 async def test_body_just_under_the_limit_is_accepted(
-    small_client: tuple[httpx.AsyncClient, AsyncEngine], admin_engine: AsyncEngine
+    small_client: tuple[httpx.AsyncClient, Database], admin_engine: AsyncEngine
 ) -> None:
     http, _ = small_client
     raw = b'{"name": "M6", "material": "brass", "diameter_mm": 6}'

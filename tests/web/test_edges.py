@@ -15,6 +15,7 @@ from sanic.request import Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from carpool.data.engine import Database
 from tests.conftest import count, make_container, wait_for_idle_pool
 from tests.helpers import AUTH, assert_problem, create_app, probe
 from tests.probe_routes import _insert
@@ -47,13 +48,13 @@ async def unlisted_status(request: Request) -> Any:
 
 
 @pytest.fixture(scope="module")
-async def odd_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncEngine]]:
+async def odd_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
     """An app with handlers that misbehave, and its engine."""
     container = make_container(database_url)
     application = create_app(container)
     application.blueprint(odd)
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
-        engine: AsyncEngine = await container.engine()
+        engine: Database = container.database()
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://odd.test", headers=AUTH
@@ -63,7 +64,7 @@ async def odd_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient
 
 @pytest.mark.parametrize("kind", ["dict", "str"])
 async def test_a_handler_returning_a_non_response_is_a_500_problem_that_keeps_nothing(
-    odd_client: tuple[httpx.AsyncClient, AsyncEngine], admin_engine: AsyncEngine, kind: str
+    odd_client: tuple[httpx.AsyncClient, Database], admin_engine: AsyncEngine, kind: str
 ) -> None:
     http, engine = odd_client
     response = await http.post(f"/_odd/returns/{kind}", headers={"x-request-id": "odd-1"})
@@ -77,7 +78,7 @@ async def test_a_handler_returning_a_non_response_is_a_500_problem_that_keeps_no
 
 
 async def test_an_error_the_error_handler_cannot_render_is_still_a_500_problem(
-    odd_client: tuple[httpx.AsyncClient, AsyncEngine], admin_engine: AsyncEngine
+    odd_client: tuple[httpx.AsyncClient, Database], admin_engine: AsyncEngine
 ) -> None:
     http, engine = odd_client
     response = await http.post("/_odd/unlisted-status")
@@ -89,7 +90,7 @@ async def test_an_error_the_error_handler_cannot_render_is_still_a_500_problem(
 
 
 async def test_a_request_cancelled_twice_while_its_lookup_waits_still_releases_its_connection(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin_engine: AsyncEngine
+    client: httpx.AsyncClient, engine: Database, admin_engine: AsyncEngine
 ) -> None:
     async with admin_engine.connect() as blocker:
         # The lookup's SELECT waits for this lock; the loader shields the fetch, so
@@ -97,7 +98,7 @@ async def test_a_request_cancelled_twice_while_its_lookup_waits_still_releases_i
         await blocker.execute(text("LOCK TABLE widgets IN ACCESS EXCLUSIVE MODE"))
         request = asyncio.create_task(client.get("/widgets/1"))
         await asyncio.sleep(0.2)
-        assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+        assert engine.checked_out() == 1
         request.cancel()  # the client gives up: the last-resort rollback waits for the fetch
         await asyncio.sleep(0.05)
         request.cancel()  # and the server shuts down, cancelling that wait too

@@ -63,6 +63,7 @@ def _too_large(budget: int) -> SubResponse:
 class _Slot:
     item: BatchItem
     depends_on: tuple[int, ...] = ()
+    has_references: bool = False
     response: SubResponse | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _document: Any = None
@@ -144,6 +145,7 @@ class BatchRun:
                     slot.done.set()
                     break
             slot.depends_on = tuple(sorted(position[ref] for ref in refs if ref in position))
+            slot.has_references = bool(refs)
 
     def _groups(self) -> list[list[_Slot]]:
         groups: list[list[_Slot]] = []
@@ -211,7 +213,7 @@ class BatchRun:
                 failed = dependency.item.id
                 return _failed_dependency(f"it depends on item {failed!r}, which failed")
         try:
-            sub = self._resolve(slot.item)
+            sub = self._resolve(slot.item) if slot.has_references else _as_is(slot.item)
         except Unresolvable as exc:
             return _failed_dependency(f"a reference does not resolve: {exc}")
         except TooLarge as exc:
@@ -234,6 +236,12 @@ class BatchRun:
             body = orjson.dumps(substituted)
         headers = {name: substitute_text(value, limited) for name, value in item.headers.items()}
         return SubRequest(item.method, substitute_path(item.path, limited), headers, body)
+
+
+def _as_is(item: BatchItem) -> SubRequest:
+    """An item that refers to no other item, as it was sent (no substitution to make)."""
+    body = orjson.dumps(item.body) if item.has_body else None
+    return SubRequest(item.method, item.path, dict(item.headers), body)
 
 
 async def run_batch(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
+import weakref
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any
@@ -128,10 +129,21 @@ def as_response(answer: SubResponse) -> BaseHTTPResponse:
     )
 
 
+# What items inherit from each outer request, worked out once per outer request, not per item.
+_inherited: weakref.WeakKeyDictionary[Request, list[tuple[str, str]]] = weakref.WeakKeyDictionary()
+
+
+def _inherited_headers(parent: Request) -> list[tuple[str, str]]:
+    found = _inherited.get(parent)
+    if found is None:
+        found = _inherited[parent] = [
+            (name, value) for name, value in parent.headers.items() if name not in _NOT_INHERITED
+        ]
+    return found
+
+
 def _headers(parent: Request, sub: SubRequest) -> Header:
-    headers = Header(
-        (name, value) for name, value in parent.headers.items() if name not in _NOT_INHERITED
-    )
+    headers = Header(_inherited_headers(parent))
     for name, value in sub.headers.items():
         headers[name.lower()] = value
     if sub.body is not None and "content-type" not in headers:
@@ -149,8 +161,7 @@ def _synthetic_request(
     request.body = sub.body or b""
     request.conn_info = parent.conn_info
     # Whatever the outer call established (its caller's identity, request id) carries over.
-    for name, value in vars(parent.ctx).items():
-        setattr(request.ctx, name, value)
+    vars(request.ctx).update(vars(parent.ctx))
     request.ctx.uow = work
     request.ctx.charged = charged
     request.ctx.parent_request = parent
@@ -245,12 +256,23 @@ async def dispatch_subrequest(
     hooks: list[SubrequestHook] = getattr(app.ctx, "subrequest_hooks", [])
     if not hooks:
         return _answer(sub, await _call_route(app, request))
-    async with AsyncExitStack() as stack:
-        for hook in hooks:
-            await stack.enter_async_context(hook(request))
+    return await _within(hooks, request, app, sub)
+
+
+async def _within(
+    hooks: list[SubrequestHook], request: Request, app: Sanic[Any, Any], sub: SubRequest
+) -> SubResponse:
+    """The call inside every hook, the first one outermost.
+
+    Nested `async with`, not an AsyncExitStack: hooks wrap every item and frame, and an exit
+    stack built per call cost a tenth of a batch.
+    """
+    async with hooks[0](request):
+        if len(hooks) > 1:
+            return await _within(hooks[1:], request, app, sub)
         result = _answer(sub, await _call_route(app, request))
         request.ctx.subresponse = result
-    return result
+        return result
 
 
 def _answer(sub: SubRequest, response: BaseHTTPResponse) -> SubResponse:

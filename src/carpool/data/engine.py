@@ -1,99 +1,147 @@
-"""The async engine, and the hooks that charge every SQL statement to its unit of work."""
+"""The database as the app sees it: asyncpg pools for the primary and an optional replica."""
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+import asyncpg
 
-STATS_KEY = "carpool.stats"
-_STARTED_KEY = "carpool.started"
-_BOOKKEEPING = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+from carpool.data.sql import QueryStats, StatementTracer
 
+__all__ = ["Database", "QueryStats", "asyncpg_dsn", "open_database", "pools_resource"]
 
-@dataclass(slots=True)
-class QueryStats:
-    """Queries sent and seconds spent in the database by one unit of work."""
-
-    queries: int = 0
-    seconds: float = 0.0
-
-    def server_timing(self) -> str:
-        """The value of a `Server-Timing` header describing these stats."""
-        return f'db;dur={self.seconds * 1000:.2f};desc="{self.queries} queries"'
+# Every session starts read-only: a statement outside a transaction the unit of work opened
+# READ WRITE cannot write. Sent in the startup packet, so it costs no round trip.
+_READ_ONLY_SESSION = {"default_transaction_read_only": "on"}
 
 
-def _before(
-    conn: Connection, cursor: Any, statement: str, params: Any, ctx: Any, many: bool
-) -> None:
-    if STATS_KEY in conn.info:
-        conn.info[_STARTED_KEY] = time.perf_counter()
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy `postgresql+asyncpg://` URL spelled for asyncpg (`postgresql://`)."""
+    scheme, rest = url.split("://", 1)
+    return "postgresql://" + rest if scheme.startswith("postgres") else url
 
 
-def _charge(conn: Connection, statement: str) -> None:
-    stats: QueryStats | None = conn.info.get(STATS_KEY)
-    started = conn.info.pop(_STARTED_KEY, None)
-    if stats is None or started is None:
-        return
-    stats.seconds += time.perf_counter() - started
-    if not statement.lstrip().upper().startswith(_BOOKKEEPING):
-        stats.queries += 1
+async def _keep_clean_connection(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing to send.
+
+    asyncpg's default reset sends `RESET ALL; UNLISTEN *; ...` (a round trip) on every
+    release. A unit of work leaves its connection as it found it: every transaction it opened
+    is committed or rolled back before release, and it never sets session state, listens or
+    takes session locks. asyncpg itself still rolls back (loudly) a transaction found open.
+    """
 
 
-def _after(
-    conn: Connection, cursor: Any, statement: str, params: Any, ctx: Any, many: bool
-) -> None:
-    _charge(conn, statement)
+class Database:
+    """The primary's pool (every unit that writes) and the read pool (read-only units).
+
+    Without a replica the read pool is the primary's pool: every session is read-only by
+    default, and a unit that writes opens its transaction READ WRITE. With
+    `DATABASE_READ_URL`, read-only units go to the replica's pool instead. The object exists
+    before its pools (so that making a unit of work needs no await); `open` makes them, and
+    no connection is opened until a unit first needs one.
+    """
+
+    def __init__(self, *, acquire_timeout_s: float, statement_cache_size: int = 100) -> None:
+        self.primary: asyncpg.Pool | None = None
+        self.statement_cache_size = statement_cache_size
+        self.replica: asyncpg.Pool | None = None
+        self.acquire_timeout_s = acquire_timeout_s
+        self.database_name: str | None = None
+        self.tracer: StatementTracer | None = None
+        self.checkouts = 0  # connections handed to units of work so far (tests watch it)
+
+    async def open(self, url: str, *, read_url: str | None = None, max_size: int) -> None:
+        """Make the pools for `url` (and the replica at `read_url`); they connect on first use."""
+        self.database_name = _database_name(url)
+        cache = self.statement_cache_size
+        self.primary = await make_pool(url, max_size=max_size, statement_cache_size=cache)
+        if read_url:
+            self.replica = await make_pool(read_url, max_size=max_size, statement_cache_size=cache)
+
+    def pool_for(self, *, read_only: bool) -> asyncpg.Pool:
+        """Where a unit of work gets its connection."""
+        if read_only and self.replica is not None:
+            return self.replica
+        if self.primary is None:
+            raise RuntimeError("the database is not open (the container's resources start it)")
+        return self.primary
+
+    async def acquire(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+        """A connection from `pool` (one of `pool_for`'s), waiting at most the pool timeout.
+
+        Past it, TimeoutError (the unit of work answers 503 busy).
+        """
+        if pool.get_idle_size():
+            # An idle connection is waiting: acquiring does not wait, so no timer is armed.
+            conn = await pool.acquire()
+        else:
+            async with asyncio.timeout(self.acquire_timeout_s):
+                conn = await pool.acquire()
+        self.checkouts += 1
+        return conn
+
+    def checked_out(self) -> int:
+        """Connections out of the pools right now (0 when every unit has finished)."""
+        return sum(_in_use(pool) for pool in (self.primary, self.replica) if pool is not None)
+
+    async def close(self, *, grace_s: float = 10.0) -> None:
+        """Close every pool: checked-out connections get `grace_s` to come back, then are cut."""
+        pools = [pool for pool in (self.primary, self.replica) if pool is not None]
+        self.primary = self.replica = None
+        for pool in pools:
+            try:
+                await asyncio.wait_for(pool.close(), grace_s)
+            except TimeoutError:
+                pool.terminate()
 
 
-def _failed(ctx: Any) -> None:
-    conn = ctx.connection
-    if conn is not None and ctx.statement is not None:
-        _charge(conn, ctx.statement)
+def _in_use(pool: asyncpg.Pool) -> int:
+    return int(pool.get_size() - pool.get_idle_size())
 
 
-def _checkin(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
-    record.info.pop(STATS_KEY, None)
-    record.info.pop(_STARTED_KEY, None)
-
-
-def instrument(engine: AsyncEngine) -> None:
-    """Count statements and time per unit of work (the one whose stats sit on the connection)."""
-    sync_engine = engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", _before)
-    event.listen(sync_engine, "after_cursor_execute", _after)
-    event.listen(sync_engine, "handle_error", _failed)
-    event.listen(sync_engine.pool, "checkin", _checkin)
-
-
-def make_engine(
-    url: str, *, pool_size: int, max_overflow: int, pool_timeout_s: float
-) -> AsyncEngine:
-    """An instrumented asyncpg engine; no connection is opened until one is needed."""
-    engine = create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_timeout=pool_timeout_s,
+def make_pool(url: str, *, max_size: int, statement_cache_size: int = 100) -> asyncpg.Pool:
+    """An unopened pool of read-only-by-default sessions, reset-free on release."""
+    return asyncpg.create_pool(
+        asyncpg_dsn(url),
+        min_size=0,
+        max_size=max_size,
+        statement_cache_size=statement_cache_size,
+        server_settings=_READ_ONLY_SESSION,
+        reset=_keep_clean_connection,
     )
-    instrument(engine)
-    return engine
 
 
-async def engine_resource(
-    url: str, *, pool_size: int, max_overflow: int, pool_timeout_s: float
-) -> AsyncIterator[AsyncEngine]:
-    """Container resource: the engine for the worker's life, disposed at shutdown."""
-    engine = make_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout_s=pool_timeout_s
-    )
+async def open_database(
+    url: str, *, read_url: str | None = None, max_size: int, acquire_timeout_s: float
+) -> Database:
+    """A Database with its pools made for `url` (and the replica at `read_url`)."""
+    database = Database(acquire_timeout_s=acquire_timeout_s)
+    await database.open(url, read_url=read_url, max_size=max_size)
+    return database
+
+
+async def pools_resource(
+    database: Database,
+    url: str,
+    *,
+    read_url: str | None = None,
+    pool_size: int,
+    max_overflow: int,
+) -> AsyncIterator[Database]:
+    """Container resource: `database`'s pools for the worker's life, closed at shutdown.
+
+    A pool holds at most `pool_size + max_overflow` connections; idle ones close by themselves
+    after five minutes (asyncpg's default), and none is opened before a unit needs one.
+    """
+    await database.open(url, read_url=read_url, max_size=pool_size + max_overflow)
     try:
-        yield engine
+        yield database
     finally:
-        await engine.dispose()
+        await database.close()
+
+
+def _database_name(url: str) -> str | None:
+    path = url.split("://", 1)[-1].split("?", 1)[0]
+    name = path.rsplit("/", 1)[1] if "/" in path else ""
+    return name or None

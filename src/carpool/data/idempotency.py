@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Index,
-    LargeBinary,
-    MetaData,
-    SmallInteger,
-    String,
-    Table,
-    func,
-    select,
-    text,
-)
-from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+import orjson
+from sqlalchemy import Column, DateTime, Index, LargeBinary, MetaData, SmallInteger, String, Table
+from sqlalchemy.dialects.postgresql import JSONB
+
+from carpool.data.sql import Connection
 
 KEY_MAX = 255
 CALLER_MAX = 200
@@ -66,49 +55,52 @@ def _lock_id(caller: str, key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-async def claim(conn: AsyncConnection, caller: str, key: str) -> bool:
+# Plain SQL on the unit's asyncpg connection (positional parameters); the table above is
+# what the migration is checked against.
+_CLAIM = "SELECT pg_try_advisory_xact_lock($1)"
+_FIND = (
+    "SELECT fingerprint, status, headers, content_type, body FROM idempotency_keys"
+    " WHERE caller = $1 AND key = $2 AND expires_at > now()"
+)
+_RECORD = (
+    "INSERT INTO idempotency_keys"
+    " (caller, key, fingerprint, status, headers, content_type, body, expires_at)"
+    " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, now() + make_interval(secs => $8))"
+    " ON CONFLICT (caller, key) DO UPDATE SET fingerprint = excluded.fingerprint,"
+    " status = excluded.status, headers = excluded.headers,"
+    " content_type = excluded.content_type, body = excluded.body,"
+    " expires_at = excluded.expires_at"
+)
+_PURGE = (
+    "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
+    " SELECT ctid FROM idempotency_keys WHERE expires_at <= now()"
+    " LIMIT $1 FOR UPDATE SKIP LOCKED))"
+)
+
+
+async def claim(conn: Connection, caller: str, key: str) -> bool:
     """Hold the key until this transaction ends; False if another transaction holds it now."""
-    result = await conn.execute(select(func.pg_try_advisory_xact_lock(_lock_id(caller, key))))
-    return bool(result.scalar_one())
+    return bool(await conn.value(_CLAIM, (_lock_id(caller, key),)))
 
 
-async def find(conn: AsyncConnection, caller: str, key: str) -> StoredAnswer | None:
+async def find(conn: Connection, caller: str, key: str) -> StoredAnswer | None:
     """The unexpired answer stored under the key, if any."""
-    table = idempotency_keys.c
-    statement = select(
-        table.fingerprint, table.status, table.headers, table.content_type, table.body
-    ).where(table.caller == caller, table.key == key, table.expires_at > func.now())
-    row = (await conn.execute(statement)).first()
+    row = await conn.row(_FIND, (caller, key))
     if row is None:
         return None
-    return StoredAnswer(row.fingerprint, row.status, dict(row.headers), row.content_type, row.body)
+    headers = row["headers"]
+    stored = orjson.loads(headers) if isinstance(headers, (str, bytes)) else dict(headers)
+    return StoredAnswer(
+        row["fingerprint"], row["status"], stored, row["content_type"], bytes(row["body"])
+    )
 
 
 async def record(
-    conn: AsyncConnection, caller: str, key: str, answer: StoredAnswer, *, ttl_s: float
+    conn: Connection, caller: str, key: str, answer: StoredAnswer, *, ttl_s: float
 ) -> None:
     """Store `answer` under the key for `ttl_s` seconds (replacing an expired one), and delete
     a few expired rows on the way: keys expire without a cron."""
-    values: dict[str, Any] = {
-        "caller": caller,
-        "key": key,
-        "fingerprint": answer.fingerprint,
-        "status": answer.status,
-        "headers": answer.headers,
-        "content_type": answer.content_type,
-        "body": answer.body,
-        "expires_at": func.now() + func.make_interval(0, 0, 0, 0, 0, 0, ttl_s),
-    }
-    statement = insert(idempotency_keys).values(values)
-    replace = {name: statement.excluded[name] for name in values if name not in ("caller", "key")}
-    await conn.execute(
-        statement.on_conflict_do_update(index_elements=["caller", "key"], set_=replace)
-    )
-    await conn.execute(_PURGE, {"limit": PURGE_BATCH})
-
-
-_PURGE = text(
-    "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
-    " SELECT ctid FROM idempotency_keys WHERE expires_at <= now()"
-    " LIMIT :limit FOR UPDATE SKIP LOCKED))"
-)
+    headers = orjson.dumps(answer.headers).decode()
+    values = (caller, key, answer.fingerprint, answer.status, headers)
+    await conn.execute(_RECORD, (*values, answer.content_type, answer.body, float(ttl_s)))
+    await conn.execute(_PURGE, (PURGE_BATCH,))

@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Generic, TypeVar
 
-from aiodataloader import DataLoader
-
 from carpool.data import footprint
 
 K = TypeVar("K", bound=Hashable)
@@ -23,11 +21,13 @@ class KeyLoader(Generic[K, V]):
     tasks sharing a unit of work) become ONE call of `fetch`, and each key is fetched
     at most once until it is forgotten. Without it, every load is its own call and
     nothing is remembered (for measuring the difference only). A key `fetch` does not
-    answer loads as None.
+    answer loads as None. A failed fetch fails its waiters and is not remembered.
 
     `source` names what the keys are keys of (a table): every key asked for is noted in the
     footprint of a tracked call (`carpool.data.footprint`), so live answers know what they read.
     """
+
+    __slots__ = ("_fetch", "_known", "_queue", "_running", "coalesce", "source")
 
     def __init__(
         self, fetch: Fetch[K, V], *, coalesce: bool = True, source: str | None = None
@@ -35,40 +35,85 @@ class KeyLoader(Generic[K, V]):
         self._fetch = fetch
         self.source = source
         self.coalesce = coalesce
-        # No max_batch_size, ever: aiodataloader would run the chunks concurrently, and the
-        # unit of work has one connection; one statement with every key is the point.
-        self._loader: DataLoader[K, V | None] = DataLoader(
-            self._batch, batch=coalesce, cache=coalesce
-        )
+        self._known: dict[K, asyncio.Future[V | None]] = {}
+        self._queue: dict[K, asyncio.Future[V | None]] = {}  # keys for the next fetch
+        self._running: set[asyncio.Task[None]] = set()
 
     async def load(self, key: K) -> V | None:
         """The value for `key`, or None."""
-        # Shielded: the future is shared by every caller of this key, and a cancelled
-        # caller must not cancel it (nor leave a cancelled future in the cache) for the others.
         if self.source is not None:
             footprint.read_keys(self.source, (key,))
-        return await asyncio.shield(self._loader.load(key))
+        if not self.coalesce:
+            return await self._fetch_one(key)
+        future = self._known.get(key) or self._enqueue(key)
+        if future.done():
+            return future.result()
+        # Shielded: the future is shared by every caller of this key, and a cancelled
+        # caller must not cancel it for the others.
+        return await asyncio.shield(future)
 
     async def load_many(self, keys: Iterable[K]) -> list[V | None]:
         """The values for `keys`, in order (None where missing), in one fetch at most."""
         wanted = list(keys)
         if self.source is not None:
             footprint.read_keys(self.source, wanted)
-        return await asyncio.shield(self._loader.load_many(wanted))
+        if not self.coalesce:
+            return [await self._fetch_one(key) for key in wanted]
+        futures = [self._known.get(key) or self._enqueue(key) for key in wanted]
+        if all(future.done() for future in futures):
+            return [future.result() for future in futures]
+        return await asyncio.shield(asyncio.gather(*futures))
+
+    async def _fetch_one(self, key: K) -> V | None:
+        return (await self._fetch([key])).get(key)
 
     def prime(self, key: K, value: V | None) -> None:
         """Remember `value` as the state of `key` now (after a write), replacing what was loaded."""
         if self.coalesce:
-            self._loader.clear(key).prime(key, value)
+            future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
+            future.set_result(value)
+            self._known[key] = future
 
     def forget(self, key: K) -> None:
         """Drop what is known of `key`: the next load fetches it."""
-        self._loader.clear(key)
+        self._known.pop(key, None)
 
     def forget_all(self) -> None:
         """Drop everything loaded: the next loads fetch again."""
-        self._loader.clear_all()
+        self._known.clear()
 
-    async def _batch(self, keys: list[K]) -> list[V | None]:
-        found = await self._fetch(keys)
-        return [found.get(key) for key in keys]
+    def _enqueue(self, key: K) -> asyncio.Future[V | None]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[V | None] = loop.create_future()
+        if not self._queue:
+            # Every load made before the loop's next turn joins this fetch.
+            loop.call_soon(self._dispatch)
+        self._queue[key] = self._known[key] = future
+        return future
+
+    def _dispatch(self) -> None:
+        batch, self._queue = self._queue, {}
+        # A task of its own: no caller's cancellation can abandon the others' fetch.
+        task = asyncio.ensure_future(self._resolve(batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _resolve(self, batch: dict[K, asyncio.Future[V | None]]) -> None:
+        try:
+            found = await self._fetch(list(batch))
+        except BaseException as exc:
+            for key, future in batch.items():
+                if self._known.get(key) is future:
+                    del self._known[key]  # a failure is not remembered
+                if not future.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        future.cancel()
+                    else:
+                        future.set_exception(exc)
+                        future.exception()  # retrieved: no "never retrieved" report
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for key, future in batch.items():
+            if not future.done():
+                future.set_result(found.get(key))

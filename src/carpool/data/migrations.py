@@ -7,9 +7,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from carpool.data.sql import Connection
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
@@ -43,6 +43,11 @@ def head_revision(url: str) -> str | None:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
-async def current_revision(conn: AsyncConnection) -> str | None:
+async def current_revision(conn: Connection) -> str | None:
     """The revision the connected database is at (None for an unmigrated one)."""
-    return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+    if not await conn.value("SELECT to_regclass('alembic_version') IS NOT NULL"):
+        return None
+    found = await conn.rows("SELECT version_num FROM alembic_version")
+    if len(found) > 1:
+        raise RuntimeError(f"the database has several migration heads: {found}")
+    return str(found[0]["version_num"]) if found else None

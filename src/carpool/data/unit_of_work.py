@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
+from typing import Concatenate, ParamSpec, Protocol, TypeVar, cast
 
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+import asyncpg
 
 from carpool.data import faults
-from carpool.data.engine import STATS_KEY, QueryStats
+from carpool.data.engine import Database
+from carpool.data.sql import Connection, QueryStats
 from carpool.errors import CommitFailed, Conflict, DatabaseUnavailable
 
 P = ParamSpec("P")
@@ -27,6 +27,13 @@ class Forgetful(Protocol):
 
 L = TypeVar("L", bound=Forgetful)
 
+# What a statement or the pool may raise when the session fails (beyond carpool's own errors).
+_CONNECTION_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 # SQLSTATE classes that mean "your transaction lost a race or broke a rule": a 409, not a 500.
 _CONFLICT_SQLSTATE_PREFIXES = ("23", "40")
 # Class 40 (transaction rollback: deadlock, serialization failure) raised by a statement.
@@ -38,23 +45,39 @@ class UnitOfWorkClosed(RuntimeError):
 
 
 class UnitOfWork:
-    """One request's database work: lazy, one transaction, serialised between tasks.
+    """One call's database work: lazy, one connection, serialised between tasks.
 
-    No connection is checked out until the first `run`. Every statement goes through
-    `run`, which holds a lock, so handlers running concurrently on the same unit of work
-    (batch items) take turns on its one connection. `finish` commits or rolls back and
-    returns the connection; it is idempotent and always releases.
+    No connection is checked out until the first `run`. A read-write unit runs everything in
+    one transaction; a read-only unit runs each statement on its own on a read-only session
+    (to the replica when there is one), and opens a read-only transaction only if a
+    savepoint is asked for. Every statement goes through `run`, which holds a lock, so
+    handlers running concurrently on the same unit of work (batch items) take turns on its
+    one connection. `finish` commits or rolls back what is open and returns the connection;
+    it is idempotent and always releases.
 
     It also owns the loaders of its work (`loader`), so that lookups of concurrent handlers
     coalesce; `coalesce` tells the loaders whether to (off only to measure the difference).
     """
 
-    def __init__(self, engine: AsyncEngine, *, read_only: bool, coalesce: bool = True) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        read_only: bool,
+        coalesce: bool = True,
+        on_primary: bool = False,
+    ) -> None:
         self.read_only = read_only
+        # Read-only units read from the replica (if any) unless they must see the primary.
+        self.on_primary = on_primary
         self.coalesce = coalesce
         self.stats = QueryStats()
-        self._engine = engine
-        self._conn: AsyncConnection | None = None
+        self._database = database
+        self._pool: asyncpg.Pool | None = None
+        self._conn: Connection | None = None
+        self._in_transaction = False
+        self._broken = False  # a statement found the session gone: never back into the pool
+        self._savepoints = 0
         self._lock = asyncio.Lock()
         self._finished = False  # no new work once finishing has begun
         self._released = False  # finish has completed: the connection (if any) is back
@@ -77,13 +100,27 @@ class UnitOfWork:
         """Whether a connection is checked out right now."""
         return self._conn is not None
 
+    @property
+    def finishes_at_once(self) -> bool:
+        """Whether `finish` has nothing to wait for but the pool's own (shielded) release.
+
+        True when no statement is running and no transaction is open: then no cancellation
+        can leave the connection out, and the caller needs no shield of its own.
+        """
+        return not self._lock.locked() and not self._in_transaction
+
     async def run(
         self,
-        query: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
+        query: Callable[Concatenate[Connection, P], Awaitable[T]],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run `query(connection, *args, **kwargs)` inside this unit's transaction.
+        """Run `query(connection, *args, **kwargs)` as part of this unit.
+
+        A read-write unit runs it inside its transaction (begun READ WRITE before its first
+        statement); a read-only unit runs each statement on its own, on a session that is
+        read-only by default (no BEGIN, no ROLLBACK: under READ COMMITTED each statement takes
+        its own snapshot either way, and none can write).
 
         A statement that loses a race with another transaction (deadlock, serialization
         failure) raises Conflict: the client may retry, it is not a server fault.
@@ -92,17 +129,40 @@ class UnitOfWork:
             conn = await self._connection()
             try:
                 return await query(conn, *args, **kwargs)
-            except DBAPIError as exc:
+            except asyncpg.PostgresError as exc:
                 if _sqlstate(exc).startswith(_LOST_RACE_SQLSTATE_PREFIX):
                     raise Conflict(
                         "This request lost a race with another transaction (deadlock or"
                         " serialization failure); nothing it wrote was kept. Retry it."
                     ) from exc
-                _raise_if_gone(exc)
+                self._raise_if_gone(exc)
                 raise
-            except OSError as exc:  # the connection went away mid-statement
-                _raise_if_gone(exc)
+            except (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError) as exc:
+                self._raise_if_gone(exc)  # the connection went away, or broke off mid-statement
                 raise
+
+    def _session_lost(self) -> bool:
+        """Whether the unit's connection closed under it (the server ended the session)."""
+        try:
+            return self._conn is None or bool(self._conn.raw.is_closed())
+        except asyncpg.InterfaceError:
+            return True  # asyncpg already took the closed connection off the unit
+
+    async def _bookkeeping(self, conn: Connection, sql: str) -> None:
+        """Send a transaction statement (not counted as a query); a lost session is a 503."""
+        try:
+            await conn.raw.execute(sql)
+        except _CONNECTION_ERRORS as exc:
+            self._raise_if_gone(exc)
+            raise
+
+    def _raise_if_gone(self, exc: BaseException) -> None:
+        fault = _gone(exc)
+        if fault is None and isinstance(exc, asyncpg.InterfaceError) and self._session_lost():
+            fault = _broke_off()
+        if fault is not None:
+            self._broken = True
+            raise fault from exc
 
     def loader(self, name: str, make: Callable[[UnitOfWork], L]) -> L:
         """This unit's loader called `name`, made by `make(self)` the first time it is asked for.
@@ -128,8 +188,14 @@ class UnitOfWork:
         """
         async with self._lock:
             conn = await self._connection()
-            nested = await conn.begin_nested()
-        point = Savepoint(self, nested)
+            if not self._in_transaction:
+                # A read-only unit runs without a transaction until it needs a savepoint.
+                await self._bookkeeping(conn, "BEGIN")
+                self._in_transaction = True
+            self._savepoints += 1
+            name = f"carpool_{self._savepoints}"
+            await self._bookkeeping(conn, f"SAVEPOINT {name}")
+        point = Savepoint(self, conn, name)
         try:
             yield point
         except BaseException:
@@ -157,36 +223,57 @@ class UnitOfWork:
             if conn is None:
                 return
             try:
-                if commit:
-                    await conn.commit()
-                else:
-                    await conn.rollback()
-            except (DBAPIError, OSError) as exc:
-                if not commit and faults.connection_fault(exc):
+                if self._broken:
+                    # Without a reset on release, a session that broke off mid-statement would
+                    # go back to the pool as it is: close it (the pool opens a new one).
+                    _terminate(conn.raw)
+                    if commit:
+                        raise _lost_before_commit()
+                elif self._in_transaction:
+                    await conn.raw.execute("COMMIT" if commit else "ROLLBACK")
+            except _CONNECTION_ERRORS as exc:
+                if not commit and _gone(exc):
                     return  # a session that is gone has rolled back: nothing to do
                 raise _commit_failed(exc) from exc
             finally:
-                await conn.close()
+                self._in_transaction = False
+                assert self._pool is not None
+                try:
+                    await self._pool.release(conn.raw)
+                except _CONNECTION_ERRORS:
+                    pass  # asyncpg closed it instead (the pool opens a new one when needed)
 
     def pool_figures(self, *, size: int) -> faults.PoolFigures:
         """How the pool this unit takes its connection from stands (`size`: its capacity)."""
-        return faults.pool_figures(self._engine, size=size)
+        return faults.pool_figures(self._own_pool(), size=size)
 
-    async def _connection(self) -> AsyncConnection:
+    def _own_pool(self) -> asyncpg.Pool:
+        """The replica's pool for a read-only unit (when there is one), else the primary's."""
+        return self._database.pool_for(read_only=self.read_only and not self.on_primary)
+
+    async def _connection(self) -> Connection:
         if self._finished:
             raise UnitOfWorkClosed("this unit of work has already finished")
         if self._conn is None:
-            async with faults.checkout(self._engine):  # 503 if none in time, or unreachable
-                conn = await self._engine.connect()
+            database = self._database
+            pool = self._own_pool()
+            async with faults.checkout(pool):  # 503 if none in time, or unreachable
+                raw = await database.acquire(pool)
                 try:
-                    if self.read_only:
-                        await conn.execution_options(postgresql_readonly=True)
-                    conn.sync_connection.info[STATS_KEY] = self.stats  # type: ignore[union-attr]
-                    await conn.begin()
-                except BaseException:
-                    await conn.close()
+                    if not self.read_only:
+                        # Sessions are read-only by default; this unit's transaction may write.
+                        await raw.execute("BEGIN READ WRITE")
+                        self._in_transaction = True
+                except BaseException as exc:
+                    fault = _gone(exc)
+                    if fault is not None:
+                        _terminate(raw)
+                    await pool.release(raw)
+                    if fault is not None:
+                        raise fault from exc
                     raise
-            self._conn = conn
+            self._pool = pool
+            self._conn = Connection(raw, self.stats, database.tracer)
         return self._conn
 
 
@@ -207,7 +294,7 @@ class Work:
 
     @property
     def read_only(self) -> bool:
-        """Whether the unit's transaction refuses writes."""
+        """Whether the unit refuses writes."""
         return self._unit.read_only
 
     @property
@@ -227,11 +314,11 @@ class Work:
 
     async def run(
         self,
-        query: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
+        query: Callable[Concatenate[Connection, P], Awaitable[T]],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """`UnitOfWork.run`: `query(connection, ...)` inside the unit's transaction."""
+        """`UnitOfWork.run`: `query(connection, ...)` as part of the unit."""
         return await self._unit.run(query, *args, **kwargs)
 
     def loader(self, name: str, make: Callable[[Work], L]) -> L:
@@ -263,9 +350,10 @@ class Work:
 class Savepoint:
     """A SAVEPOINT inside a unit of work, kept or undone exactly once."""
 
-    def __init__(self, uow: UnitOfWork, nested: Any) -> None:
+    def __init__(self, uow: UnitOfWork, conn: Connection, name: str) -> None:
         self._uow = uow
-        self._nested = nested
+        self._conn = conn
+        self._name = name
         self._done = False
         self.undone = False
 
@@ -274,7 +362,7 @@ class Savepoint:
         if not self._done:
             self._done = True
             async with self._uow._lock:
-                await self._nested.commit()
+                await self._uow._bookkeeping(self._conn, f"RELEASE SAVEPOINT {self._name}")
 
     async def undo(self) -> None:
         """Roll back to the savepoint: its writes are gone, the transaction goes on."""
@@ -283,26 +371,46 @@ class Savepoint:
             self.undone = True
             async with self._uow._lock:
                 try:
-                    await self._nested.rollback()
+                    await self._uow._bookkeeping(self._conn, f"ROLLBACK TO SAVEPOINT {self._name}")
                 finally:
                     # What was loaded since the savepoint may show writes that are now gone.
                     self._uow.forget_loaded()
 
 
-def _raise_if_gone(exc: DBAPIError | OSError) -> None:
-    """Raise DatabaseUnavailable (a 503) if `exc` means the connection is gone."""
-    fault = faults.connection_fault(exc)
-    if fault is not None:
-        raise fault from exc
+def _gone(exc: BaseException) -> DatabaseUnavailable | None:
+    """DatabaseUnavailable if `exc` means the unit's connection is unusable."""
+    if isinstance(exc, asyncpg.InternalClientError):
+        # asyncpg's protocol was left mid-operation (a statement cut off when the server went
+        # away): the session can neither run nor finish anything more.
+        return _broke_off()
+    return faults.connection_fault(exc)
 
 
-def _sqlstate(exc: DBAPIError | OSError) -> str:
-    orig = getattr(exc, "orig", None)
-    return str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "")
+def _broke_off() -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        "The database connection broke off; nothing was done. Retry after the delay in Retry-After."
+    )
 
 
-def _commit_failed(exc: DBAPIError | OSError) -> CommitFailed | DatabaseUnavailable:
-    if faults.connection_fault(exc):
+def _terminate(raw: asyncpg.Connection) -> None:
+    # A connection that closed itself is already detached from the pool: nothing to do.
+    with contextlib.suppress(asyncpg.InterfaceError):
+        raw.terminate()
+
+
+def _lost_before_commit() -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        "The database connection was lost before the transaction could be committed; nothing"
+        " was saved. Retry after the delay in Retry-After."
+    )
+
+
+def _sqlstate(exc: BaseException) -> str:
+    return str(getattr(exc, "sqlstate", "") or "")
+
+
+def _commit_failed(exc: BaseException) -> CommitFailed | DatabaseUnavailable:
+    if _gone(exc):
         # The COMMIT may or may not have reached the database before the connection went.
         return DatabaseUnavailable(
             "The database connection was lost while committing: the changes may or may not"

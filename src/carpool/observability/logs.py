@@ -7,8 +7,6 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from opentelemetry import trace
@@ -79,27 +77,36 @@ def log_request(request: Request, response: BaseHTTPResponse, uow: Work | None) 
     requests_log.info("request", extra=fields)
 
 
-@asynccontextmanager
-async def log_subrequest(request: Request) -> AsyncIterator[None]:
+class log_subrequest:
     """Sub-request hook (see compose.dispatch): one log line per batch item or frame.
 
     `db_queries` counts what the shared unit of work sent while the item ran; items that
-    run concurrently share (coalesced) queries, so their counts may overlap.
+    run concurrently share (coalesced) queries, so their counts may overlap. A class, not a
+    generator-based context manager: it wraps every item, and costs a third as much.
     """
-    started = time.perf_counter()
-    uow: Work | None = getattr(request.ctx, "uow", None)
-    queries_before = uow.stats.queries if uow is not None else 0
-    try:
-        yield
-    finally:
-        if requests_log.isEnabledFor(logging.INFO):
-            sub = getattr(request.ctx, "subresponse", None)
-            fields = _fields(request, sub.status if sub is not None else None, started)
-            parent: Request = request.ctx.parent_request
-            fields["parent_route"] = route_of(parent)
-            if uow is not None:
-                fields["db_queries"] = uow.stats.queries - queries_before
-            requests_log.info("subrequest", extra=fields)
+
+    __slots__ = ("_queries_before", "_request", "_started", "_uow")
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._started = time.perf_counter()
+        self._uow: Work | None = getattr(request.ctx, "uow", None)
+        self._queries_before = self._uow.stats.queries if self._uow is not None else 0
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if not requests_log.isEnabledFor(logging.INFO):
+            return
+        request = self._request
+        sub = getattr(request.ctx, "subresponse", None)
+        fields = _fields(request, sub.status if sub is not None else None, self._started)
+        parent: Request = request.ctx.parent_request
+        fields["parent_route"] = route_of(parent)
+        if self._uow is not None:
+            fields["db_queries"] = self._uow.stats.queries - self._queries_before
+        requests_log.info("subrequest", extra=fields)
 
 
 def caller_of(request: Request) -> str | None:

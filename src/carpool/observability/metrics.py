@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -103,12 +102,22 @@ def observe_unit(outcome: str, seconds: float, queries: int) -> None:
     UNIT_QUERIES.observe(queries)
 
 
-@asynccontextmanager
-async def subrequest_calls(request: Request) -> AsyncIterator[None]:
-    """Sub-request hook (see compose.dispatch): count each batch item and frame."""
-    try:
-        yield
-    finally:
+class subrequest_calls:
+    """Sub-request hook (see compose.dispatch): count each batch item and frame.
+
+    A class, not a generator-based context manager: it wraps every item and frame.
+    """
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        request = self._request
         sub = getattr(request.ctx, "subresponse", None)
         parent: Request = request.ctx.parent_request
         transport = "frame" if _is_websocket(parent) else "batch_item"

@@ -139,6 +139,6 @@ def install(app: Sanic[Any, Any], provider: TracerProvider | None) -> RequestTra
 
     @app.after_server_start
     async def trace_sql(app: Sanic[Any, Any]) -> None:
-        sql_spans.instrument(await app.ctx.container.engine(), tracing.tracer)
+        sql_spans.instrument(app.ctx.container.database(), tracing.tracer)
 
     return tracing

@@ -21,6 +21,10 @@ class CarpoolRequest(Request):
     async def receive_body(self) -> None:
         if self.body:
             return
+        headers = self.headers
+        if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+            # No body was sent (RFC 9112, 6.3): nothing to wait for (most GETs).
+            return
         limit = int(self.app.config.REQUEST_MAX_SIZE)
         declared = self.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from sanic.request import Request
@@ -10,6 +11,7 @@ _PARAMETER = re.compile(r"<([^:>]+)(?::[^>]*)?>")
 _TYPED_PARAMETER = re.compile(r"<([^:>]+)(?::([^>]*))?>")
 
 
+@functools.lru_cache(maxsize=4096)  # a name per route: asked for on every call and item
 def template(uri: str) -> str:
     """A Sanic route URI (`/widgets/<widget_id:int>`) as a template (`/widgets/{widget_id}`)."""
     return _PARAMETER.sub(r"{\1}", uri)

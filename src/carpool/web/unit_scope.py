@@ -17,7 +17,8 @@ from carpool.data.unit_of_work import UnitOfWork, Work
 from carpool.observability import metrics
 from carpool.web.errors import problem_for
 
-UnitOfWorkFactory = Callable[..., Awaitable[UnitOfWork]]
+# The container's Factory: a new unit per call (an awaitable one only if overridden so).
+UnitOfWorkFactory = Callable[..., UnitOfWork | Awaitable[UnitOfWork]]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SERVER_TIMING = "server-timing"
 
@@ -64,7 +65,8 @@ async def unit_scope(
     Leaving the block without `finish` (an exception, a cancellation, a client gone) rolls
     back and releases the connection, even if cancelled again meanwhile.
     """
-    unit = await factory(read_only=method in SAFE_METHODS)
+    made = factory(read_only=method in SAFE_METHODS)
+    unit = made if isinstance(made, UnitOfWork) else await made
     scope = UnitScope(unit, server_timing=server_timing)
     try:
         yield scope
@@ -82,6 +84,11 @@ async def _finish_shielded(unit: UnitOfWork, *, commit: bool) -> None:
     A shielded loader fetch may still hold the unit's connection; if a second cancellation
     (a server shutting down) abandoned the wait, the connection would leak.
     """
+    if unit.finishes_at_once:
+        # Nothing to send and nobody to wait for (a read-only unit, or none checked out):
+        # asyncpg's release is shielded itself, and a task per call costs a tenth of a GET.
+        await unit.finish(commit=commit)
+        return
     finishing = asyncio.ensure_future(unit.finish(commit=commit))
     finishing.add_done_callback(_outcome_seen)
     # Cancelled meanwhile, the caller stops waiting; the shielded task still completes.
