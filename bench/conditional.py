@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import seed_catalog, serve
+from _server import AUTH, seed_catalog, serve
 
 N = 50
 REPEAT = 40
@@ -41,7 +41,7 @@ async def wire_bytes(client: httpx.AsyncClient, body: Any, encoding: str) -> int
 
 
 async def measure(base: str) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=AUTH) as client:
         await seed_catalog(client, grommets=60, widgets=60)
         first = (await client.post("/batch", json=envelope(None))).json()["responses"]
         etags = [item["headers"]["etag"] for item in first]
