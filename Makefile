@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test lint format bench install clean chromium
+.PHONY: run test lint format bench install clean chromium wrk
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ chromium:
 		'apt-get update -q && apt-get install -y -q chromium' >/dev/null 2>&1 || \
 		echo "chromium could not be installed: the browser tests will be skipped"
 
+## wrk, for the throughput benchmark (bench/throughput.py says how to install it without apt).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || flock /tmp/apt.lock sh -c \
+		'apt-get update -q && apt-get install -y -q wrk' >/dev/null 2>&1 || \
+		echo "wrk could not be installed: bench/throughput.py will say how"
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -54,7 +60,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 ## Benchmarks (bench/*.py; throughput.py needs wrk: apt-get install -y wrk) with the bench extra.
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	@for script in bench/*.py; do \
 		case $$script in bench/_*|bench/peer.py) continue;; esac; \
