@@ -247,10 +247,19 @@ async def dispatch_subrequest(
         request = _synthetic_request(parent, sub, path, work, charged=charged)
     except SanicException as exc:  # a URL Sanic cannot parse
         return capture(problem_for(exc))
-    hooks: list[SubrequestHook] = getattr(app.ctx, "subrequest_hooks", [])
+    hooks: list[SubrequestHook] = [
+        hook for hook in getattr(app.ctx, "subrequest_hooks", ()) if _active(hook)
+    ]
     if not hooks:
         return _answer(sub, await _call_route(app, request))
     return await _within(hooks, request, app, sub)
+
+
+def _active(hook: SubrequestHook) -> bool:
+    """Whether `hook` has anything to do now: a hook with an `active()` (the log line's: is
+    INFO on?) is skipped while it says no, rather than entered for every item and frame."""
+    active = getattr(hook, "active", None)
+    return active is None or bool(active())
 
 
 async def _within(

@@ -93,6 +93,11 @@ class log_subrequest:
 
     __slots__ = ("_queries_before", "_request", "_started", "_uow")
 
+    @staticmethod
+    def active() -> bool:
+        """Whether a line would be written now (sub-request hooks are skipped otherwise)."""
+        return requests_log.isEnabledFor(logging.INFO)
+
     def __init__(self, request: Request) -> None:
         self._request = request
         self._started = time.perf_counter()
