@@ -10,7 +10,8 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from carpool.catalog.models import metadata
+from carpool.catalog.models import metadata as catalog_metadata
+from carpool.data.idempotency import metadata as idempotency_metadata
 from carpool.settings import load_settings
 
 config = context.config
@@ -32,7 +33,11 @@ def _url() -> str:
 
 
 def _migrate(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=[catalog_metadata, idempotency_metadata],
+        compare_type=True,
+    )
     with context.begin_transaction():
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         context.run_migrations()
@@ -48,7 +53,9 @@ async def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=_url(), target_metadata=metadata, literal_binds=True)
+    context.configure(
+        url=_url(), target_metadata=[catalog_metadata, idempotency_metadata], literal_binds=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

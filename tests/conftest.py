@@ -21,13 +21,18 @@ from sqlalchemy.pool import NullPool
 from carpool.catalog.models import metadata
 from carpool.data import embedded, migrations
 from carpool.data.engine import Database
+from carpool.data.idempotency import metadata as idempotency_metadata
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.settings import Settings
 from tests import probe_routes
 from tests.helpers import AUTH, TEST_SECRET, create_app
 
 # Every table of the schema, dependents first: nothing to keep in step by hand.
-TABLE_NAMES = tuple(table.name for table in reversed(metadata.sorted_tables))
+TABLE_NAMES = tuple(
+    table.name
+    for schema in (metadata, idempotency_metadata)
+    for table in reversed(schema.sorted_tables)
+)
 TABLES = ", ".join(TABLE_NAMES)
 
 

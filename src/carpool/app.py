@@ -110,6 +110,7 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
     app.ctx.container = container
     # Every endpoint's unit-of-work scope takes its units from here (one new unit per call).
     app.ctx.unit_of_work = container.unit_of_work
+    app.ctx.idempotency_ttl_s = settings.idempotency_ttl_s
     _secure(app, container, settings)
     logs.configure_logging(settings.log_level)
 

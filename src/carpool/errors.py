@@ -39,6 +39,10 @@ class Conflict(AppError):
     """The request contradicts the current state (a taken name, a thing still in use)."""
 
 
+class PreconditionFailed(AppError):
+    """A condition the client set (If-Match, If-None-Match) does not hold: nothing was done."""
+
+
 class BadRequest(AppError):
     """The request cannot be read at all (malformed JSON, a malformed envelope)."""
 

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     ws_shutdown_grace_s: float = Field(
         default=10.0, gt=0, le=600, description="Seconds frames get to finish at shutdown."
     )
+    idempotency_ttl_s: float = Field(
+        default=86_400.0, gt=0, le=31_536_000, description="How long Idempotency-Keys are kept."
+    )
     ws_max_subscriptions: int = Field(
         default=100, ge=1, le=100_000, description="Live subscriptions one socket may hold."
     )

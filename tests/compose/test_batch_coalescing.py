@@ -13,6 +13,7 @@ from sanic.response import HTTPResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.catalog import reads, writes
+from carpool.web.conditional import Preconditions
 from carpool.web.endpoints import PUBLIC, Doc, endpoint
 from carpool.web.responses import problem_response
 from tests.catalog.test_coalescing import assert_embedded, queries_of, seed
@@ -213,7 +214,9 @@ def _doomed_routes() -> Blueprint:
     )
     async def rename_read_then_fail(request: Request, grommet_id: int) -> HTTPResponse:
         uow = request.ctx.uow
-        await writes.update_grommet(uow, grommet_id, {"name": "doomed"})
+        await writes.update_grommet(
+            uow, grommet_id, {"name": "doomed"}, preconditions=Preconditions()
+        )
         assert (await reads.widget(uow, 1, include_grommets=True)) is not None
         return problem_response(409, "the item fails after its write")
 

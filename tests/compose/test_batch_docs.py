@@ -27,7 +27,7 @@ def _examples() -> list[tuple[Any, Any]]:
 def _mask_timestamps(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            k: "…" if k in ("created_at", "updated_at") else _mask_timestamps(v)
+            k: "…" if k in ("created_at", "updated_at", "etag") else _mask_timestamps(v)
             for k, v in value.items()
         }
     if isinstance(value, list):

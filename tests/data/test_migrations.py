@@ -15,10 +15,12 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from carpool.catalog.models import metadata
+from carpool.catalog.models import metadata as catalog_metadata
 from carpool.data import migrations
+from carpool.data.idempotency import metadata as idempotency_metadata
 
-CATALOG_TABLES = {"grommets", "widgets", "widget_parts"}
+CATALOG_TABLES = {"grommets", "widgets", "widget_parts", "idempotency_keys"}
+METADATA = [catalog_metadata, idempotency_metadata]
 
 
 @pytest.fixture
@@ -57,7 +59,7 @@ def _differences(conn: Connection) -> list[Any]:
     context = MigrationContext.configure(
         conn, opts={"compare_type": True, "compare_server_default": True}
     )
-    return list(compare_metadata(context, metadata))
+    return list(compare_metadata(context, METADATA))  # type: ignore[arg-type]
 
 
 async def test_upgrade_downgrade_upgrade_on_an_empty_database(empty_database: str) -> None:

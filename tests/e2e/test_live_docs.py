@@ -22,7 +22,7 @@ from tests.helpers import AUTH, token
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "live.md"
 _BLOCK = re.compile(r"```(\w+) ([\w-]+)\n(.*?)```", re.DOTALL)
-_MASKED = ("created_at", "updated_at", "etag", "next")
+_MASKED = ("created_at", "updated_at", "etag", "next", "link")
 
 
 def blocks(kind: str) -> list[str]:

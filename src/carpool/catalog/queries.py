@@ -240,3 +240,26 @@ def _name_taken(kind: str, name: object, exc: Exception) -> Exception:
     if isinstance(exc, asyncpg.UniqueViolationError):
         return Conflict(f'a {kind} named "{name}" already exists')
     return exc
+
+
+# -- conditional writes (If-Match / If-None-Match, issue 13) ----------------------------------
+# The row a conditional write compares against, locked until its transaction ends: another
+# writer waits, and then reads the version this one leaves (no lost update).
+
+_GROMMET_FOR_UPDATE = compile_statement(
+    select(*GROMMET_COLUMNS).where(grommets.c.id == _ID).with_for_update()
+)
+_WIDGET_FOR_UPDATE = compile_statement(
+    select(*WIDGET_COLUMNS).where(widgets.c.id == _ID).with_for_update()
+)
+
+
+async def lock_grommet(conn: Connection, grommet_id: int) -> Row | None:
+    """The grommet's row, locked FOR UPDATE until the transaction ends; None if none."""
+    return await conn.row(_GROMMET_FOR_UPDATE, {"id": grommet_id})
+
+
+async def lock_widget(conn: Connection, widget_id: int) -> Row | None:
+    """The widget's row (without parts), locked FOR UPDATE: its parts cannot change meanwhile
+    either, since every write of them locks the widget first. None if none."""
+    return await conn.row(_WIDGET_FOR_UPDATE, {"id": widget_id})

@@ -25,6 +25,8 @@ from carpool.catalog.schemas import (
 )
 from carpool.data.unit_of_work import Work
 from carpool.errors import NotFound
+from carpool.web import http_doc
+from carpool.web.conditional import preconditions_of
 from carpool.web.endpoints import Answer, Doc, endpoint
 from carpool.web.inputs import (
     PageQuery,
@@ -32,6 +34,7 @@ from carpool.web.inputs import (
     encode_cursor,
     existing_id,
     flag_list,
+    next_link,
     page_params,
 )
 from carpool.web.responses import empty_response, json_response
@@ -40,7 +43,7 @@ blueprint = Blueprint("catalog")
 READ = "catalog:read"
 WRITE = "catalog:write"
 _INCLUDES = frozenset({"grommets"})
-_LOCATION = {"location": "The path of the new resource."}
+_LOCATION = {"location": "The path of the new resource.", **http_doc.ETAG}
 _DELETED = {204: Answer("Deleted.")}
 
 
@@ -49,9 +52,10 @@ def _work(request: Request) -> Work:
     return work
 
 
-def _page(items: list[Row], more: bool) -> HTTPResponse:
+def _page(request: Request, items: list[Row], more: bool) -> HTTPResponse:
     cursor = encode_cursor(items[-1]["id"]) if more and items else None
-    return json_response({"items": items, "next": cursor})
+    headers = {"link": next_link(request, cursor)} if cursor is not None else None
+    return json_response({"items": items, "next": cursor}, headers=headers)
 
 
 def _grommet_missing(grommet_id: int) -> NotFound:
@@ -73,7 +77,11 @@ def _widget_missing(widget_id: int) -> NotFound:
         "listGrommets",
         "A page of grommets by id (keyset pagination)",
         "grommets",
-        answers={200: Answer("The page.", GrommetPage, examples.GROMMET_PAGE)},
+        answers={
+            200: Answer("The page.", GrommetPage, examples.GROMMET_PAGE, http_doc.ETAG),
+            **http_doc.READ_ANSWERS,
+        },
+        description=http_doc.PAGES,
         query=PageQuery,
         example={"limit": 1},
     ),
@@ -81,7 +89,7 @@ def _widget_missing(widget_id: int) -> NotFound:
 async def list_grommets(request: Request) -> HTTPResponse:
     after, limit = page_params(request)
     items, more = await reads.grommet_page(_work(request), after=after, limit=limit)
-    return _page(items, more)
+    return _page(request, items, more)
 
 
 @endpoint(
@@ -92,8 +100,12 @@ async def list_grommets(request: Request) -> HTTPResponse:
         "getGrommet",
         "One grommet",
         "grommets",
-        answers={200: Answer("The grommet.", Grommet, examples.GROMMET)},
+        answers={
+            200: Answer("The grommet.", Grommet, examples.GROMMET, http_doc.ETAG),
+            **http_doc.READ_ANSWERS,
+        },
         example={"grommet_id": 1},
+        description=http_doc.REVALIDATE,
     ),
 )
 async def get_grommet(request: Request, grommet_id: int) -> HTTPResponse:
@@ -114,6 +126,7 @@ async def get_grommet(request: Request, grommet_id: int) -> HTTPResponse:
         "grommets",
         answers={201: Answer("The new grommet.", Grommet, examples.GROMMET, _LOCATION)},
         errors=(409,),
+        description=http_doc.IDEMPOTENT,
         body=GrommetCreate,
         body_example=examples.GROMMET_CREATE,
     ),
@@ -133,8 +146,9 @@ async def create_grommet(request: Request) -> HTTPResponse:
         "patchGrommet",
         "Change some fields of a grommet",
         "grommets",
-        answers={200: Answer("The grommet now.", Grommet, examples.GROMMET)},
-        errors=(409,),
+        answers={200: Answer("The grommet now.", Grommet, examples.GROMMET, http_doc.ETAG)},
+        errors=(409, 412),
+        description=http_doc.CONDITIONS,
         body=GrommetPatch,
         body_example=examples.GROMMET_PATCH,
         example={"grommet_id": 1},
@@ -143,7 +157,9 @@ async def create_grommet(request: Request) -> HTTPResponse:
 async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     existing_id(grommet_id, "grommet")
     changes = body_as(request, GrommetPatch).model_dump(exclude_unset=True)
-    row = await writes.update_grommet(_work(request), grommet_id, changes)
+    row = await writes.update_grommet(
+        _work(request), grommet_id, changes, preconditions=preconditions_of(request)
+    )
     if row is None:
         raise _grommet_missing(grommet_id)
     return json_response(row)
@@ -159,13 +175,16 @@ async def patch_grommet(request: Request, grommet_id: int) -> HTTPResponse:
         "Delete a grommet (409 while a widget uses it)",
         "grommets",
         answers=_DELETED,
-        errors=(409,),
+        errors=http_doc.CONDITIONAL_WRITE_ERRORS,
         example={"grommet_id": 1},
+        description=http_doc.CONDITIONS,
     ),
 )
 async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     existing_id(grommet_id, "grommet")
-    if not await writes.delete_grommet(_work(request), grommet_id):
+    if not await writes.delete_grommet(
+        _work(request), grommet_id, preconditions=preconditions_of(request)
+    ):
         raise _grommet_missing(grommet_id)
     return empty_response()
 
@@ -181,7 +200,11 @@ async def delete_grommet(request: Request, grommet_id: int) -> HTTPResponse:
         "listWidgets",
         "A page of widgets by id (keyset pagination)",
         "widgets",
-        answers={200: Answer("The page.", WidgetPage, examples.WIDGET_PAGE)},
+        answers={
+            200: Answer("The page.", WidgetPage, examples.WIDGET_PAGE, http_doc.ETAG),
+            **http_doc.READ_ANSWERS,
+        },
+        description=http_doc.PAGES,
         errors=(409,),
         query=WidgetPageQuery,
         example={"limit": 20, "include": "grommets"},
@@ -193,7 +216,7 @@ async def list_widgets(request: Request) -> HTTPResponse:
     items, more = await reads.widget_page(
         _work(request), after=after, limit=limit, include_grommets=include
     )
-    return _page(items, more)
+    return _page(request, items, more)
 
 
 @endpoint(
@@ -204,7 +227,11 @@ async def list_widgets(request: Request) -> HTTPResponse:
         "getWidget",
         "One widget",
         "widgets",
-        answers={200: Answer("The widget.", Widget, examples.WIDGET)},
+        answers={
+            200: Answer("The widget.", Widget, examples.WIDGET, http_doc.ETAG),
+            **http_doc.READ_ANSWERS,
+        },
+        description=http_doc.REVALIDATE,
         errors=(409,),
         query=IncludeQuery,
         example={"widget_id": 3},
@@ -230,6 +257,7 @@ async def get_widget(request: Request, widget_id: int) -> HTTPResponse:
         "Create a widget (422 if a part names no grommet)",
         "widgets",
         answers={201: Answer("The new widget.", Widget, examples.WIDGET, _LOCATION)},
+        description=http_doc.IDEMPOTENT,
         body=WidgetCreate,
         body_example=examples.WIDGET_CREATE,
     ),
@@ -250,7 +278,9 @@ async def create_widget(request: Request) -> HTTPResponse:
         "patchWidget",
         "Rename a widget and/or replace its parts",
         "widgets",
-        answers={200: Answer("The widget now.", Widget, examples.WIDGET)},
+        answers={200: Answer("The widget now.", Widget, examples.WIDGET, http_doc.ETAG)},
+        errors=(412,),
+        description=http_doc.CONDITIONS,
         body=WidgetPatch,
         body_example=examples.WIDGET_PATCH,
         example={"widget_id": 3},
@@ -260,7 +290,13 @@ async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
     existing_id(widget_id, "widget")
     data = body_as(request, WidgetPatch)
     parts = [part.model_dump() for part in data.parts] if data.parts is not None else None
-    found = await writes.update_widget(_work(request), widget_id, name=data.name, parts=parts)
+    found = await writes.update_widget(
+        _work(request),
+        widget_id,
+        name=data.name,
+        parts=parts,
+        preconditions=preconditions_of(request),
+    )
     if found is None:
         raise _widget_missing(widget_id)
     return json_response(found)
@@ -276,11 +312,15 @@ async def patch_widget(request: Request, widget_id: int) -> HTTPResponse:
         "Delete a widget and its parts",
         "widgets",
         answers=_DELETED,
+        errors=http_doc.CONDITIONAL_WRITE_ERRORS,
+        description=http_doc.CONDITIONS,
         example={"widget_id": 3},
     ),
 )
 async def delete_widget(request: Request, widget_id: int) -> HTTPResponse:
     existing_id(widget_id, "widget")
-    if not await writes.delete_widget(_work(request), widget_id):
+    if not await writes.delete_widget(
+        _work(request), widget_id, preconditions=preconditions_of(request)
+    ):
         raise _widget_missing(widget_id)
     return empty_response()

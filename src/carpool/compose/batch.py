@@ -36,6 +36,7 @@ from carpool.compose.references import (
 from carpool.data.unit_of_work import Work
 from carpool.errors import Invalid, TimedOut
 from carpool.settings import Settings
+from carpool.web import http_doc
 from carpool.web.access import charge_or_refuse
 from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Answer, Doc, endpoint
 from carpool.web.errors import problem_for
@@ -317,9 +318,11 @@ def batch_routes(settings: Settings, examples: CallExamples) -> Blueprint:
                     examples.batch_answer,
                 )
             },
-            errors=(504,),
+            errors=(412, *http_doc.IDEMPOTENT_ERRORS, 504),
             body=batch_request_model(settings.batch_max_items),
             body_example=examples.batch,
+            description=http_doc.IDEMPOTENT
+            + " Conditions (If-Match, If-None-Match) go on the items, never on the batch (412).",
         ),
     )
     async def batch(request: Request) -> HTTPResponse:

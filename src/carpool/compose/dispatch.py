@@ -21,6 +21,7 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 from sanic_routing import Route
 
 from carpool.data.unit_of_work import Work
+from carpool.web.conditional import CONDITIONAL_HEADERS
 from carpool.web.endpoints import call_endpoint, endpoint_of
 from carpool.web.errors import problem_for
 from carpool.web.responses import problem_response
@@ -29,7 +30,12 @@ from carpool.web.route_names import template
 # Headers an item may not set: its identity is its outer request's.
 FORBIDDEN_HEADERS = frozenset({"authorization", "cookie"})
 # Headers that describe the outer request's transport or body, never an item's.
-_NOT_INHERITED = frozenset({"content-length", "content-type", "transfer-encoding", "upgrade"})
+# Nor the outer call's conditions and idempotency key: they are about the batch (or socket),
+# and an item's own conditions are set on the item ("If-Match": "{{g/headers/etag}}").
+_NOT_INHERITED = frozenset(
+    {"content-length", "content-type", "transfer-encoding", "upgrade", "idempotency-key"}
+    | CONDITIONAL_HEADERS
+)
 # Response headers that are transport, not the handler's own. (Server-Timing is stamped by
 # the unit-of-work scope of the outer call only: a frame's answer keeps it, an item has none.)
 _TRANSPORT_HEADERS = frozenset({"content-type", "content-length", "connection"})

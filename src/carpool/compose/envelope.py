@@ -32,8 +32,6 @@ def _any_case(words: frozenset[str]) -> str:
     return f"^(?:{'|'.join(spelt)})$"
 
 
-# The paths of the short form are its ids, so they are unique.
-_UNIQUE: dict[str, Any] = {"uniqueItems": True}
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_ID)]
 Path = Annotated[str, StringConstraints(min_length=1, max_length=8192, pattern=_ABSOLUTE)]
 Method = Annotated[
@@ -41,6 +39,9 @@ Method = Annotated[
     StringConstraints(to_upper=True),
     Field(description="Any case.", json_schema_extra={"pattern": _any_case(METHODS)}),
 ]
+
+
+_ITEM_KEY = "an item cannot carry an Idempotency-Key: put it on the batch, which runs as one"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +89,12 @@ class BatchFullForm(BaseModel):
 
 
 class BatchShortForm(BaseModel):
-    """A batch, short form: GET each path; the ids are the paths; not atomic."""
+    """A batch, short form: GET each path; the ids are the paths (the n-th repeat of a path,
+    n >= 2, is `path#n`); not atomic."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    load: list[Path] = Field(min_length=1, json_schema_extra=_UNIQUE)
+    load: list[Path] = Field(min_length=1)
 
 
 class BatchRequest(RootModel[BatchFullForm | BatchShortForm]):
@@ -105,7 +107,6 @@ def batch_request_model(max_items: int) -> type[BaseModel]:
     """`BatchRequest` with the item limit in force, for the API description."""
 
     limit = Field(min_length=1, max_length=max_items)
-    unique = Field(min_length=1, max_length=max_items, json_schema_extra=_UNIQUE)
     full = create_model(
         "BatchFullForm",
         __base__=BatchFullForm,
@@ -116,7 +117,7 @@ def batch_request_model(max_items: int) -> type[BaseModel]:
         "BatchShortForm",
         __base__=BatchShortForm,
         __doc__=BatchShortForm.__doc__,
-        load=(list[Path], unique),
+        load=(list[Path], limit),
     )
     root: type[BaseModel] = RootModel[full | short]  # type: ignore[valid-type]
     return create_model("BatchRequest", __base__=root, __doc__=BatchRequest.__doc__)
@@ -163,8 +164,10 @@ def parse_envelope(data: Any, *, max_items: int) -> Envelope:
     except ValidationError as exc:
         raise Invalid("The batch envelope is invalid.", field_errors(exc)) from None
     if isinstance(parsed, BatchShortForm):
+        ids = _short_form_ids(parsed.load)
         items = [
-            BatchItem(i, path, "GET", path, {}, None, False) for i, path in enumerate(parsed.load)
+            BatchItem(i, item_id, "GET", path, {}, None, False)
+            for i, (item_id, path) in enumerate(zip(ids, parsed.load, strict=True))
         ]
         envelope = Envelope(atomic=False, items=tuple(items))
         pointer = "/load"
@@ -173,6 +176,20 @@ def parse_envelope(data: Any, *, max_items: int) -> Envelope:
         pointer = "/requests"
     _check(envelope, pointer=pointer)
     return envelope
+
+
+def _short_form_ids(paths: list[str]) -> list[str]:
+    """Each path is its item's id; a path's n-th occurrence (n >= 2) is `path#n`."""
+    ids: list[str] = []
+    taken: set[str] = set()
+    for path in paths:
+        item_id, n = path, 1
+        while item_id in taken:
+            n += 1
+            item_id = f"{path}#{n}"
+        taken.add(item_id)
+        ids.append(item_id)
+    return ids
 
 
 def _items(requests: list[BatchRequestItem]) -> list[BatchItem]:
@@ -208,6 +225,9 @@ def _check(envelope: Envelope, *, pointer: str) -> None:
         if item.method not in METHODS:
             where = f"{pointer}/{item.index}/method"
             errors.append(FieldError(f"unknown method {item.method!r}", pointer=where))
+        if any(name.lower() == "idempotency-key" for name in item.headers):
+            where = f"{pointer}/{item.index}/headers"
+            errors.append(FieldError(_ITEM_KEY, pointer=where))
         if item.id in seen:
             where = f"{pointer}/{item.index}" + ("" if pointer == "/load" else "/id")
             errors.append(FieldError(f"duplicate id {item.id!r}", pointer=where))

@@ -24,6 +24,7 @@ from carpool.compose.encoding import encode_item
 from carpool.compose.frames import BadFrame, FrameId, TypedFrame
 from carpool.compose.live import LiveHub, Subscription
 from carpool.compose.multiplex import AsgiWebSocket, SocketClosed
+from carpool.web.conditional import etag_of
 from carpool.web.inputs import field_errors
 from carpool.web.responses import problem_response
 
@@ -68,11 +69,6 @@ class UnsubscribeFrameIn(BaseModel):
 
     type: Literal["unsubscribe"]
     id: FrameId
-
-
-def etag_of(body: bytes) -> str:
-    """A strong ETag for a body: a hash of its bytes."""
-    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
 def encode_update(sub_id: str, answer: SubResponse, *, ended: bool = False) -> bytes:

@@ -21,11 +21,15 @@ from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 from sanic_routing import Route
 
+from carpool.errors import PreconditionFailed
+from carpool.web import conditional
 from carpool.web.access import AUTHENTICATED as AUTHENTICATED
 from carpool.web.access import charge, identity_of, refusal, stamp, too_many
 from carpool.web.disconnect import until_disconnect
 from carpool.web.errors import problem_for
-from carpool.web.unit_scope import unit_scope
+from carpool.web.idempotency import METHODS as IDEMPOTENT_METHODS
+from carpool.web.idempotency import idempotent
+from carpool.web.unit_scope import SAFE_METHODS, unit_scope
 
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 PUBLIC: Final = None
@@ -165,6 +169,13 @@ async def call_endpoint(
     route's declared scope (401 or 403 otherwise). A socket's handshake is let through: each
     of its frames is checked here in turn. Exceptions become the app's error answers here,
     inside the call, so that the unit of work ends by the status the client sees.
+
+    Then HTTP semantics, for every way of calling: an unsafe call with an Idempotency-Key is
+    replayed or recorded on its unit of work (`web/idempotency.py`; only once the caller is
+    known and allowed, so a key is replayed to its own caller only; batch items cannot carry
+    one); a successful read carries its ETag (304 when If-None-Match matches), a write
+    answers the ETag of what it answers, and a write that did not evaluate the If-Match /
+    If-None-Match it was sent is refused (412), never run unconditionally.
     """
     verdict = None
     if declared.scope is not PUBLIC and not declared.websocket:
@@ -177,21 +188,50 @@ async def call_endpoint(
         if refused is not None:
             stamp(refused, verdict)
             return refused
-    response = await _run_handler(request, declared, *args, **kwargs)
+    response = await _idempotent_call(request, declared, *args, **kwargs)
     stamp(response, verdict)
     return response
+
+
+async def _idempotent_call(
+    request: Request, declared: Endpoint, *args: Any, **kwargs: Any
+) -> BaseHTTPResponse:
+    work = getattr(request.ctx, "uow", None) if declared.unit else None
+    if work is None or request.method not in IDEMPOTENT_METHODS:
+        return await _run_handler(request, declared, *args, **kwargs)
+    ttl_s: float = request.app.ctx.idempotency_ttl_s
+    run = functools.partial(_run_handler, request, declared, *args, **kwargs)
+    try:
+        return await idempotent(request, work, run, ttl_s=ttl_s)
+    except Exception as exc:  # the key's own statements failed (the call itself never raises)
+        return await _error_response(request, exc)
 
 
 async def _run_handler(
     request: Request, declared: Endpoint, *args: Any, **kwargs: Any
 ) -> BaseHTTPResponse:
+    preconditions = request.ctx.preconditions = conditional.Preconditions.of(request.headers)
     response: Any
     try:
         response = await declared.handler(request, *args, **kwargs)
     except Exception as exc:
-        response = request.app.error_handler.response(request, exc)  # type: ignore[no-untyped-call]
-        if isawaitable(response):
-            response = await response
-    if not declared.websocket and not isinstance(response, BaseHTTPResponse):
+        response = await _error_response(request, exc)
+    if declared.websocket:
+        return response  # type: ignore[no-any-return]
+    if not isinstance(response, BaseHTTPResponse):
         response = problem_for(RuntimeError(f"handler answered {type(response).__name__}"))
+    if request.method in SAFE_METHODS:
+        try:
+            return conditional.finish_read(request.method, request.headers, response)
+        except PreconditionFailed as exc:
+            return await _error_response(request, exc)
+    if preconditions.present and not preconditions.evaluated and response.status < 400:
+        return await _error_response(request, conditional.unevaluated(request.method))
+    return conditional.stamp_written(request.method, response)
+
+
+async def _error_response(request: Request, exc: Exception) -> BaseHTTPResponse:
+    response = request.app.error_handler.response(request, exc)  # type: ignore[no-untyped-call]
+    if isawaitable(response):
+        response = await response
     return response  # type: ignore[no-any-return]

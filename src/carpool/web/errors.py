@@ -23,6 +23,7 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _APP_ERRORS: tuple[tuple[type[errors.AppError], int, str], ...] = (
     (errors.NotFound, 404, "not-found"),
     (errors.Conflict, 409, "conflict"),
+    (errors.PreconditionFailed, 412, "precondition-failed"),
     (errors.Invalid, 422, "validation"),
     (errors.BadRequest, 400, "bad-request"),
     (errors.UnsupportedMediaType, 415, "unsupported-media-type"),

@@ -17,6 +17,7 @@ from typing import Any
 from carpool.auth.identity import Identity
 from carpool.auth.tokens import Identifier
 from carpool.web.access import REALM, UNAUTHORIZED
+from carpool.web.compression import decoded
 from carpool.web.cors import CorsPolicy, Headers
 from carpool.web.responses import problem_response
 
@@ -163,7 +164,11 @@ def _stamping(send: Send, added: Headers, *, private: bool) -> Send:
                 return
         elif held is not None and message["type"] == "http.response.body":
             start, held = held, None
-            policy = _content_security_policy(bytes(message.get("body", b"")))
+            coding = next(
+                (v for n, v in start["headers"] if n.lower() == b"content-encoding"), None
+            )
+            page = decoded(bytes(message.get("body", b"")), coding)  # compressed by then
+            policy = _content_security_policy(page)
             start["headers"].append((b"content-security-policy", policy.encode()))
             await send(start)
         await send(message)

@@ -6,6 +6,7 @@ import base64
 import binascii
 import re
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -163,6 +164,14 @@ def page_params(request: Request) -> tuple[int, int]:
 def encode_cursor(last_id: int) -> str:
     """An opaque cursor meaning "after `last_id`"."""
     return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode().rstrip("=")
+
+
+def next_link(request: Request, cursor: str) -> str:
+    """A `Link` header value pointing at the page after this one: the same path and query,
+    with `cursor` replaced (RFC 8288)."""
+    kept = [(name, value) for name, value in request.query_args if name != "cursor"]
+    query = urlencode([*kept, ("cursor", cursor)])
+    return f'<{request.path}?{query}>; rel="next"'
 
 
 def decode_cursor(cursor: str) -> int:

@@ -1,4 +1,4 @@
-"""HTTP middleware: request ids and the request's log line (transport concerns only).
+"""HTTP middleware: request ids, the request's log line and compression (transport concerns).
 
 Batch items and frames do not pass through here: nothing that must hold for every call
 lives in middleware (see `web/endpoints.py` and `web/unit_scope.py`).
@@ -15,6 +15,7 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from carpool.data.unit_of_work import Work
 from carpool.observability import logs, metrics
+from carpool.web.compression import compress
 from carpool.web.errors import INTERNAL_ERROR_DETAIL
 from carpool.web.responses import problem_response
 
@@ -28,9 +29,10 @@ def _not_a_response(value: object) -> HTTPResponse:
 
 
 def install(app: Sanic[Any, Any], *, request_log: bool = False) -> None:
-    """Stamp `X-Request-ID` on every answer and write the request's log line (if `request_log`).
+    """Stamp `X-Request-ID` on every answer, write the request's log line (if `request_log`)
+    and compress the answer as the client accepts (`web/compression.py`).
 
-    One response middleware does both: Sanic skips later response middleware once one answers.
+    One response middleware does all: Sanic skips later response middleware once one answers.
     """
 
     async def begin(request: Request) -> None:
@@ -43,6 +45,7 @@ def install(app: Sanic[Any, Any], *, request_log: bool = False) -> None:
         if request_log:
             work: Work | None = getattr(request.ctx, "uow", None)
             logs.log_request(request, final, work)
+        compress(final, request.headers.get("accept-encoding"))
         return final if isinstance(final, HTTPResponse) and final is not response else None
 
     app.register_middleware(begin, "request", priority=1000)

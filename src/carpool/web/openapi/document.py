@@ -9,7 +9,13 @@ from typing import Any
 from sanic import Sanic
 
 from carpool.web.endpoints import endpoint_of
-from carpool.web.openapi.operations import Operation, head_of, operation, problem_responses
+from carpool.web.openapi.operations import (
+    SECURITY_SCHEMES,
+    Operation,
+    head_of,
+    operation,
+    problem_responses,
+)
 from carpool.web.openapi.schemas import Components
 from carpool.web.route_names import template
 
@@ -68,6 +74,7 @@ def build_document(app: Sanic[Any, Any]) -> dict[str, Any]:
             "schemas": dict(sorted(components.schemas.items())),
             "responses": problem_responses(),
             "parameters": {"request_id": _REQUEST_ID},
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }
 

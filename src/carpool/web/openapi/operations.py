@@ -7,7 +7,7 @@ from typing import Any
 
 from sanic_routing import Route
 
-from carpool.web.endpoints import Answer, Doc, Endpoint
+from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Answer, Doc, Endpoint
 from carpool.web.openapi.schemas import Components, Schema, ref
 from carpool.web.responses import JSON, PROBLEM_JSON, Problem
 from carpool.web.route_names import path_parameters
@@ -17,12 +17,19 @@ Operation = dict[str, Any]
 # What a problem of each status means, wherever it is answered.
 PROBLEM_TEXT = {
     400: "The request cannot be read.",
+    401: "No valid bearer token (`WWW-Authenticate: Bearer` says why; see docs/security.md).",
+    403: "The token lacks the scope this operation needs (`WWW-Authenticate` names it).",
     404: "No such resource (an id that is not a number names nothing, too).",
     405: "The path does not take this method; `Allow` lists those it takes.",
-    409: "It conflicts with the current state, or lost a race with another writer; retry.",
+    409: "It conflicts with the current state, or lost a race with another writer, or a call"
+    " with the same Idempotency-Key is still running; retry.",
+    412: "If-Match / If-None-Match did not hold (the resource changed since it was read);"
+    " nothing was done.",
     413: "The body is too large.",
     415: "The body is not JSON.",
-    422: "Some values are invalid (`errors` points at each).",
+    422: "Some values are invalid (`errors` points at each), or the Idempotency-Key was used"
+    " for another request.",
+    429: "Past the caller's rate limit (`Retry-After`, `RateLimit` and `RateLimit-Policy`).",
     502: "A service carpool calls failed or answered nonsense.",
     503: "A dependency is not configured, not reachable or busy (`Retry-After` says when to"
     " retry), or the database refused to commit.",
@@ -75,7 +82,29 @@ def operation(declared: Endpoint, route: Route, method: str, components: Compone
             body["example"] = doc.body_example
         generated["requestBody"] = {"required": True, "content": {JSON: body}}
     generated["responses"] = _responses(declared, route, method, components)
+    generated["security"] = security_of(declared)
     return generated
+
+
+def security_of(declared: Endpoint) -> list[dict[str, list[str]]]:
+    """Who may call it: nobody needs a token (`[]`), or a bearer token with the route's scope
+    (any scope for a batch or the socket, whose parts check their own)."""
+    if declared.scope is PUBLIC:
+        return []
+    scopes = [] if declared.scope == AUTHENTICATED else [declared.scope]
+    return [{BEARER: scopes}]
+
+
+BEARER = "bearerAuth"
+SECURITY_SCHEMES = {
+    BEARER: {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A JWT with `sub`, `exp` and `scope` (space-separated: `catalog:read`,"
+        " `catalog:write`); `.venv/bin/carpool token` makes one (docs/security.md).",
+    }
+}
 
 
 def head_of(get: Operation) -> Operation:
@@ -109,6 +138,10 @@ def _error_statuses(declared: Endpoint, route: Route, method: str) -> set[int]:
         statuses.add(422)
     if path_parameters(route.uri):
         statuses.add(404)
+    if declared.scope is not PUBLIC and not declared.websocket:
+        statuses.update((401, 429))  # every item and frame counts against the budget too
+        if declared.scope != AUTHENTICATED:
+            statuses.add(403)
     if declared.unit:
         statuses.update(_UNIT_ERRORS)
     if declared.unit and method not in SAFE_METHODS:

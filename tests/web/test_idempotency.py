@@ -1,0 +1,210 @@
+"""Idempotency-Key: replay on retry, 422 on reuse, 409 while running, expiry, batches."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import count
+from tests.websocket_support import AsgiSocket
+
+GROMMET = {"name": "M6", "material": "brass", "diameter_mm": 6}
+
+
+def keyed(key: str) -> dict[str, str]:
+    return {"Idempotency-Key": f'"{key}"'}
+
+
+async def test_a_retried_post_replays_the_first_answer_without_running_again(
+    client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    first = await client.post("/grommets", json=GROMMET, headers=keyed("k1"))
+    retry = await client.post("/grommets", json=GROMMET, headers=keyed("k1"))
+    assert first.status_code == retry.status_code == 201
+    assert retry.content == first.content
+    for header in ("location", "etag", "content-type"):
+        assert retry.headers[header] == first.headers[header]
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert await count(admin_engine, "grommets") == 1
+
+
+async def test_a_bare_key_is_the_same_key_as_its_quoted_form(client: httpx.AsyncClient) -> None:
+    await client.post("/grommets", json=GROMMET, headers={"Idempotency-Key": "k2"})
+    retry = await client.post("/grommets", json=GROMMET, headers=keyed("k2"))
+    assert retry.status_code == 201 and retry.headers["idempotent-replayed"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/grommets", {**GROMMET, "name": "other"}),
+        ("POST", "/widgets", {"name": "w", "parts": []}),
+        ("PATCH", "/grommets/1", {"material": "steel"}),
+    ],
+)
+async def test_the_same_key_for_another_request_is_422(
+    client: httpx.AsyncClient, method: str, path: str, body: Any
+) -> None:
+    assert (await client.post("/grommets", json=GROMMET, headers=keyed("k3"))).status_code == 201
+    reused = await client.request(method, path, json=body, headers=keyed("k3"))
+    assert reused.status_code == 422
+    assert reused.json()["type"] == "urn:carpool:problem:idempotency-key-reused"
+
+
+async def test_a_failed_call_stores_nothing_and_leaves_its_key_free(
+    client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    bad = await client.post("/grommets", json={**GROMMET, "diameter_mm": -1}, headers=keyed("k4"))
+    assert bad.status_code == 422
+    assert await count(admin_engine, "idempotency_keys") == 0
+    fixed = await client.post("/grommets", json=GROMMET, headers=keyed("k4"))
+    assert fixed.status_code == 201 and "idempotent-replayed" not in fixed.headers
+
+
+async def test_a_retried_delete_replays_204_not_404(client: httpx.AsyncClient) -> None:
+    await client.post("/grommets", json=GROMMET)
+    first = await client.delete("/grommets/1", headers=keyed("k5"))
+    retry = await client.delete("/grommets/1", headers=keyed("k5"))
+    assert first.status_code == retry.status_code == 204
+    assert retry.content == b"" and retry.headers["idempotent-replayed"] == "true"
+
+
+@pytest.mark.parametrize("value", [b'""', b'"a', b"x" * 256, "caf\u00e9".encode()])
+async def test_a_malformed_key_is_400(client: httpx.AsyncClient, value: bytes) -> None:
+    headers = {b"Idempotency-Key": value}
+    answer = await client.post("/grommets", json=GROMMET, headers=headers)
+    assert answer.status_code == 400
+
+
+async def _blocked_on_a_lock(admin_engine: AsyncEngine) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
+    async with asyncio.timeout(10):
+        while True:
+            async with admin_engine.connect() as conn:
+                if (await conn.execute(query)).scalar_one():
+                    return
+            await asyncio.sleep(0.02)
+
+
+async def test_a_retry_while_the_first_call_still_runs_is_409(
+    client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    await client.post("/grommets", json=GROMMET)
+    patch = {"material": "steel"}
+    async with admin_engine.connect() as holder:
+        await holder.execute(text("SELECT 1 FROM grommets WHERE id = 1 FOR UPDATE"))
+        first = asyncio.create_task(client.patch("/grommets/1", json=patch, headers=keyed("k6")))
+        await _blocked_on_a_lock(admin_engine)  # the first call holds its key, and waits
+        busy = await client.patch("/grommets/1", json=patch, headers=keyed("k6"))
+        assert busy.status_code == 409
+        assert busy.json()["type"] == "urn:carpool:problem:idempotency-key-in-use"
+        assert busy.headers["retry-after"] == "1"
+        await holder.rollback()
+    assert (await first).status_code == 200
+    retry = await client.patch("/grommets/1", json=patch, headers=keyed("k6"))
+    assert retry.status_code == 200 and retry.content == (await first).content
+
+
+async def test_keys_expire_and_expired_rows_are_cleaned_up_by_later_writes(
+    client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    assert (await client.post("/grommets", json=GROMMET, headers=keyed("k7"))).status_code == 201
+    async with admin_engine.begin() as conn:
+        await conn.execute(text("UPDATE idempotency_keys SET expires_at = now() - interval '1s'"))
+    # Expired: the key is free again (another request with it runs, not a 422).
+    other = await client.post("/grommets", json={**GROMMET, "name": "M8"}, headers=keyed("k7"))
+    assert other.status_code == 201 and "idempotent-replayed" not in other.headers
+    async with admin_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO idempotency_keys SELECT '', 'old' || n, 'f', 201, '{}', null, '',"
+                " now() - interval '1 hour' FROM generate_series(1, 20) AS n"
+            )
+        )
+    assert await count(admin_engine, "idempotency_keys") == 21
+    await client.post("/grommets", json={**GROMMET, "name": "M10"}, headers=keyed("k8"))
+    assert await count(admin_engine, "idempotency_keys", "expires_at <= now()") == 0
+    assert await count(admin_engine, "idempotency_keys") == 2
+
+
+async def test_a_retried_batch_replays_its_answer_bytes(
+    client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    envelope = {
+        "requests": [
+            {"id": "g", "method": "POST", "path": "/grommets", "body": GROMMET},
+            {"id": "r", "path": "/grommets/{{g/body/id}}"},
+        ]
+    }
+    first = await client.post("/batch", json=envelope, headers=keyed("b1"))
+    retry = await client.post("/batch", json=envelope, headers=keyed("b1"))
+    assert first.status_code == retry.status_code == 200
+    assert first.json()["committed"] is True
+    assert retry.content == first.content
+    assert await count(admin_engine, "grommets") == 1
+
+
+async def test_an_item_may_not_carry_its_own_key(client: httpx.AsyncClient) -> None:
+    item = {"method": "POST", "path": "/grommets", "body": GROMMET, "headers": keyed("i1")}
+    answer = await client.post("/batch", json={"requests": [item]})
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["pointer"] == "/requests/0/headers"
+
+
+async def test_a_request_frame_with_a_key_replays_too(
+    app: Any, client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    socket = await AsgiSocket(app).open()
+    try:
+        frame = {"method": "POST", "path": "/grommets", "body": GROMMET, "headers": keyed("f1")}
+        socket.send({"id": "1", **frame})
+        first = await socket.answer()
+        socket.send({"id": "2", **frame})
+        retry = await socket.answer()
+        socket.send({"id": "3", **frame, "body": {**GROMMET, "name": "other"}})
+        reused = await socket.answer()
+    finally:
+        socket.leave()
+        await socket.ended()
+    assert first["status"] == retry["status"] == 201
+    assert retry["body"] == first["body"] and retry["headers"]["idempotent-replayed"] == "true"
+    assert reused["status"] == 422
+    assert await count(admin_engine, "grommets") == 1
+
+
+def test_keys_belong_to_their_caller_and_long_subjects_stay_distinct() -> None:
+    from types import SimpleNamespace
+
+    from carpool.web.idempotency import caller_of
+
+    def request(sub: str | None) -> Any:
+        return SimpleNamespace(ctx=SimpleNamespace(identity=SimpleNamespace(sub=sub)))
+
+    assert caller_of(request(None)) == ""
+    assert caller_of(request("alice")) == "alice"
+    long_a, long_b = "a" * 300, "a" * 299 + "b"
+    assert caller_of(request(long_a)) != caller_of(request(long_b))
+    assert len(caller_of(request(long_a))) <= 200
+
+
+async def test_the_same_key_from_another_caller_is_another_key(
+    client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    from tests.helpers import bearer
+
+    alice, bob = bearer(sub="alice"), bearer(sub="bob")
+    first = await client.post("/grommets", json=GROMMET, headers={**keyed("shared"), **alice})
+    other = {**GROMMET, "name": "M8"}
+    theirs = await client.post("/grommets", json=other, headers={**keyed("shared"), **bob})
+    assert first.status_code == theirs.status_code == 201
+    assert "idempotent-replayed" not in theirs.headers  # not alice's answer, not a 422
+    assert await count(admin_engine, "grommets") == 2
