@@ -40,8 +40,11 @@ async def test_schemathesis_finds_no_failure_in_any_operation(database_url: str)
                 MAX_EXAMPLES,
                 "--seed",
                 SEED,
+                # One worker: hypothesis changes the recursion limit while it generates, and
+                # CPython 3.11's ast.parse in a second thread then fails at random ("AST
+                # constructor recursion depth mismatch"), an error of the tool, not of carpool.
                 "--workers",
-                "2",
+                "1",
                 # Every catalog route needs a token (docs/security.md): a full-scope one.
                 "--header",
                 f"Authorization: {AUTH['authorization']}",
