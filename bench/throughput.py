@@ -411,16 +411,19 @@ def _load() -> str:
 # -- profile ----------------------------------------------------------------------------------
 
 
-def profile(carpool: str, output: Path, *, seconds: int, connections: int) -> None:
-    """py-spy the carpool worker under the GET /grommets/{id} load; write collapsed stacks."""
+def profile(
+    carpool: str, output: Path, *, seconds: int, connections: int, workload: str = "carpool_get"
+) -> None:
+    """py-spy the carpool worker under one wrk workload (the single GET by default); write
+    collapsed stacks."""
     spy = _py_spy()
     if spy is None:
         print("py-spy is missing: .venv/bin/pip install py-spy", file=sys.stderr)
         return
-    run = GROUPS[0][0]
+    run = next(r for group in GROUPS for r in group if r.key == workload and r.script)
     load = subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds + 3}s", "-s", str(BENCH / run.script),
-         carpool, "--", *run.args, "1"],
+         "-H", f"Authorization: {AUTH['authorization']}", carpool, "--", *run.args, "1"],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -489,6 +492,10 @@ def main() -> int:
         help="also py-spy carpool under the GET /grommets/{id} load into FILE (collapsed stacks)",
     )  # fmt: skip
     parser.add_argument("--profile-seconds", type=int, default=8, help="py-spy duration (8)")
+    parser.add_argument(
+        "--profile-workload", default="carpool_get", metavar="NAME",
+        help="the wrk workload to profile under: carpool_get (default), carpool_batch, ...",
+    )  # fmt: skip
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     options = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -514,13 +521,17 @@ def main() -> int:
                 f"seeded {GROMMETS} grommets and {WIDGETS} widgets of 3 parts; carpool {carpool},"
                 f" peer {peer}; {options.duration:g} s per run, {options.warmup:g} s warm-up"
             )
-            results = measure(
-                {"carpool": carpool, "peer": peer},
-                url,
-                rounds=options.rounds,
-                seconds=options.duration,
-                warmup=options.warmup,
-                connections=options.connections,
+            results = (
+                measure(
+                    {"carpool": carpool, "peer": peer},
+                    url,
+                    rounds=options.rounds,
+                    seconds=options.duration,
+                    warmup=options.warmup,
+                    connections=options.connections,
+                )
+                if options.rounds > 0  # --rounds 0 --profile FILE: the profile alone
+                else None
             )
             if options.profile is not None:
                 profile(
@@ -528,8 +539,9 @@ def main() -> int:
                     options.profile,
                     seconds=options.profile_seconds,
                     connections=options.connections,
+                    workload=options.profile_workload,
                 )
-    met = report(results, connections=options.connections)
+    met = results is None or report(results, connections=options.connections)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 1 if options.check and not met else 0
 

@@ -214,3 +214,33 @@ async def test_with_coalescing_off_every_load_is_its_own_query(open_uow: OpenUni
     assert sorted(calls_of(loader)) == [[1], [1], [2], [3], [3]]
     loader.prime(1, "ignored")  # nothing is remembered, so nothing can go stale
     assert await loader.load(1) == "v1"
+
+
+async def test_a_failed_fetch_after_a_cancelled_load_many_is_not_reported_unretrieved() -> None:
+    """A caller that leaves (client gone) stops waiting; the fetch then failing (its unit of
+    work ended meanwhile) is nobody's error: asyncio must not log it as never retrieved."""
+    import gc
+
+    reports: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: reports.append(context))
+    release = asyncio.Event()
+
+    async def failing(keys: list[int]) -> dict[int, str]:
+        await release.wait()
+        raise RuntimeError("this unit of work has already finished")
+
+    try:
+        loader: KeyLoader[int, str] = KeyLoader(failing)
+        caller = asyncio.ensure_future(loader.load_many([1, 2]))
+        await asyncio.sleep(0)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        release.set()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        gc.collect()
+        assert reports == []
+    finally:
+        loop.set_exception_handler(None)

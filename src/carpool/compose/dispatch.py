@@ -44,6 +44,9 @@ _TRANSPORT_HEADERS = frozenset({"content-type", "content-length", "connection"})
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _WIRE_SAFE = "".join(chr(code) for code in range(0x21, 0x7F))
+# A path `normalise_path` leaves as it is: segments of letters, digits, `_`, `~` and `-` (no
+# `.`, `%` or empty ones), an optional trailing slash, a query of printable ASCII but `#`.
+_PLAIN_PATH = re.compile(r"(?:/[A-Za-z0-9_~-]+)+/?(?:\?[\x21\x22\x24-\x7e]*)?")
 
 SubrequestHook = Callable[[Request], AbstractAsyncContextManager[None]]
 
@@ -77,6 +80,8 @@ def normalise_path(path: str) -> str:
 
     Spaces, control characters and non-ASCII are percent-encoded, as an HTTP client does.
     """
+    if _PLAIN_PATH.fullmatch(path):  # nothing to encode or resolve: most items' paths
+        return path
     raw, sep, query = quote(path, safe=_WIRE_SAFE).partition("?")
     if not raw.startswith("/"):
         raise SubrequestRefused(f"the path {path!r} must start with /")
@@ -253,10 +258,19 @@ async def dispatch_subrequest(
         request = _synthetic_request(parent, sub, path, work, charged=charged)
     except SanicException as exc:  # a URL Sanic cannot parse
         return capture(problem_for(exc))
-    hooks: list[SubrequestHook] = getattr(app.ctx, "subrequest_hooks", [])
+    hooks: list[SubrequestHook] = [
+        hook for hook in getattr(app.ctx, "subrequest_hooks", ()) if _active(hook)
+    ]
     if not hooks:
         return _answer(sub, await _call_route(app, request))
     return await _within(hooks, request, app, sub)
+
+
+def _active(hook: SubrequestHook) -> bool:
+    """Whether `hook` has anything to do now: a hook with an `active()` (the log line's: is
+    INFO on?) is skipped while it says no, rather than entered for every item and frame."""
+    active = getattr(hook, "active", None)
+    return active is None or bool(active())
 
 
 async def _within(

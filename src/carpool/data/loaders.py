@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from carpool.data import footprint
 
@@ -62,7 +62,11 @@ class KeyLoader(Generic[K, V]):
         futures = [self._known.get(key) or self._enqueue(key) for key in wanted]
         if all(future.done() for future in futures):
             return [future.result() for future in futures]
-        return await asyncio.shield(asyncio.gather(*futures))
+        gathered = asyncio.gather(*futures)
+        # A cancelled caller stops waiting; a fetch that then fails (its unit of work ended)
+        # must not be reported as an exception nobody retrieved.
+        gathered.add_done_callback(_retrieved)
+        return await asyncio.shield(gathered)
 
     async def _fetch_one(self, key: K) -> V | None:
         return (await self._fetch([key])).get(key)
@@ -117,3 +121,8 @@ class KeyLoader(Generic[K, V]):
         for key, future in batch.items():
             if not future.done():
                 future.set_result(found.get(key))
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
 from opentelemetry import trace
@@ -55,9 +55,15 @@ def request_id(request: Request) -> str:
     known: str | None = getattr(request.ctx, "request_id", None)
     if known is None:
         given: str = request.headers.get(REQUEST_ID_HEADER, "")
-        known = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        known = given if _CLIENT_REQUEST_ID.fullmatch(given) else _new_request_id()
         request.ctx.request_id = known
     return known
+
+
+def _new_request_id() -> str:
+    # 128 random bits as 32 hex digits (the form uuid4().hex had): an id, not a secret, so
+    # Python's own generator will do; uuid4 read the OS's random source on every request.
+    return f"{random.getrandbits(128):032x}"
 
 
 def mark_start(request: Request) -> None:
@@ -86,6 +92,11 @@ class log_subrequest:
     """
 
     __slots__ = ("_queries_before", "_request", "_started", "_uow")
+
+    @staticmethod
+    def active() -> bool:
+        """Whether a line would be written now (sub-request hooks are skipped otherwise)."""
+        return requests_log.isEnabledFor(logging.INFO)
 
     def __init__(self, request: Request) -> None:
         self._request = request

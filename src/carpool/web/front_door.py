@@ -155,12 +155,11 @@ def _stamping(send: Send, added: Headers, *, private: bool) -> Send:
     async def stamped(message: Message) -> None:
         nonlocal held
         if message["type"] == "http.response.start":
-            headers = _merged(list(message.get("headers", [])), added)
-            present = {name.lower() for name, _ in headers}
-            if private and b"cache-control" not in present:
-                headers.append((b"cache-control", b"no-store"))
+            headers, html = _stamped_headers(
+                list(message.get("headers", [])), added, private=private
+            )
             message = {**message, "headers": headers}
-            if any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers):
+            if html:
                 held = message  # its policy lists the page's inline scripts: wait for the body
                 return
         elif held is not None and message["type"] == "http.response.body":
@@ -179,14 +178,29 @@ def _stamping(send: Send, added: Headers, *, private: bool) -> Send:
 
 def _merged(headers: Headers, added: Headers) -> Headers:
     """`headers` with `added` where they are missing; `Vary` values are joined, not replaced."""
-    present = {name.lower(): index for index, (name, _) in enumerate(headers)}
+    return _stamped_headers(headers, added, private=False)[0]
+
+
+def _stamped_headers(headers: Headers, added: Headers, *, private: bool) -> tuple[Headers, bool]:
+    """`headers` with `added` where they are missing (`Vary` values are joined, not replaced)
+    and `Cache-Control: no-store` if `private` and none is set; and whether the answer is an
+    HTML page. One pass over the answer's headers: this runs for every answer."""
+    present: dict[bytes, int] = {}
+    html = False
+    for index, (name, value) in enumerate(headers):
+        lowered = name.lower()
+        present[lowered] = index
+        if lowered == b"content-type" and value.startswith(b"text/html"):
+            html = True
     for name, value in added:
         if name not in present:
             headers.append((name, value))
         elif name == b"vary":
             index = present[name]
             headers[index] = (headers[index][0], headers[index][1] + b", " + value)
-    return headers
+    if private and b"cache-control" not in present and all(n != b"cache-control" for n, _ in added):
+        headers.append((b"cache-control", b"no-store"))
+    return headers, html
 
 
 def _content_security_policy(page: bytes) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from sanic.response import BaseHTTPResponse
 
@@ -54,28 +54,45 @@ class UnitScope:
         return response
 
 
-@contextlib.asynccontextmanager
-async def unit_scope(
-    factory: UnitOfWorkFactory, *, method: str, server_timing: bool = True
-) -> AsyncIterator[UnitScope]:
+class unit_scope:  # a function to its callers: `async with unit_scope(...) as scope`
     """A new unit of work for one call with `method` (READ ONLY if the method is safe).
 
     `server_timing=False` (SERVER_TIMING=false) leaves the Server-Timing header off.
 
     Leaving the block without `finish` (an exception, a cancellation, a client gone) rolls
     back and releases the connection, even if cancelled again meanwhile.
+
+    A class, not a generator-based context manager: it wraps every call, and the generator
+    protocol cost a few per cent of a GET.
     """
-    made = factory(read_only=method in SAFE_METHODS)
-    unit = made if isinstance(made, UnitOfWork) else await made
-    scope = UnitScope(unit, server_timing=server_timing)
-    try:
-        yield scope
-    finally:
-        if not unit.finished:
-            with contextlib.suppress(Exception):
-                await _finish_shielded(unit, commit=False)
-        elapsed = time.perf_counter() - scope.started
-        metrics.observe_unit(scope.outcome, elapsed, unit.stats.queries)
+
+    __slots__ = ("_factory", "_method", "_scope", "_server_timing")
+
+    def __init__(
+        self, factory: UnitOfWorkFactory, *, method: str, server_timing: bool = True
+    ) -> None:
+        self._factory = factory
+        self._method = method
+        self._server_timing = server_timing
+        self._scope: UnitScope | None = None
+
+    async def __aenter__(self) -> UnitScope:
+        made = self._factory(read_only=self._method in SAFE_METHODS)
+        unit = made if isinstance(made, UnitOfWork) else await made
+        self._scope = UnitScope(unit, server_timing=self._server_timing)
+        return self._scope
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        scope = self._scope
+        assert scope is not None
+        unit = scope._unit
+        try:
+            if not unit.finished:
+                with contextlib.suppress(Exception):
+                    await _finish_shielded(unit, commit=False)
+        finally:
+            elapsed = time.perf_counter() - scope.started
+            metrics.observe_unit(scope.outcome, elapsed, unit.stats.queries)
 
 
 async def _finish_shielded(unit: UnitOfWork, *, commit: bool) -> None:
