@@ -31,7 +31,10 @@ def start_embedded(pgdata: Path, *, cleanup_mode: str | None = "stop") -> tuple[
         import pgserver  # imported here: production deployments never start it
 
     pgdata = pgdata.resolve()
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # pgserver creates the directory with exist_ok=False after checking that it is missing:
+    # two workers starting together race there. Made here, idempotently, both pass; pgserver
+    # then serialises initdb and start under its own inter-process lock.
+    pgdata.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)  # type: ignore[attr-defined]
     return server, asyncpg_url(server.get_uri())
 
