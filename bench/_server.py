@@ -51,17 +51,25 @@ def serve(*, app: str = "asgi:app", **env: str) -> Iterator[str]:
             sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
             "--port", str(port), "--no-access-log", "--loop", "uvloop", "--http", "httptools",
         ]  # fmt: skip
-        process = subprocess.Popen(command, cwd=ROOT, env=environment)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(base, process)
+        with running(command, environment, port) as base:
             yield base
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+
+
+@contextlib.contextmanager
+def running(command: list[str], environment: dict[str, str], port: int) -> Iterator[str]:
+    """Start the uvicorn `command` listening on `port`; yield its base URL once it answers
+    /health; stop it (SIGINT, then kill) afterwards."""
+    process = subprocess.Popen(command, cwd=ROOT, env=environment)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:

@@ -22,7 +22,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ import orjson
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import AUTH, ROOT, _wait_until_up, free_port, seed_catalog, serve
+from _server import AUTH, free_port, running, seed_catalog, serve
 
 BENCH = Path(__file__).resolve().parent
 GROMMETS = 1_000
@@ -122,17 +121,8 @@ def serve_peer(database_url: str) -> Iterator[str]:
         "--port", str(port), "--workers", "1", "--no-access-log", "--loop", "uvloop",
         "--http", "httptools", "--log-level", "warning",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=environment)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, process)
+    with running(command, environment, port) as base:
         yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def server_pid(base: str) -> int:

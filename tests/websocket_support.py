@@ -29,11 +29,10 @@ async def lingering_work(admin_engine: AsyncEngine, *, within: float = 10.0) -> 
         await asyncio.sleep(0.05)
 
 
-async def wait_for_sleeper(admin_engine: AsyncEngine) -> None:
-    """Returns once some session is inside pg_sleep (the slow frame is mid-request)."""
+async def wait_for_session(admin_engine: AsyncEngine, where: str) -> None:
+    """Returns once some other session of this database matches `where` (pg_stat_activity)."""
     query = text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE state = 'active' AND query ILIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
+        f"SELECT count(*) FROM pg_stat_activity WHERE ({where}) AND pid <> pg_backend_pid()"
     )
     async with asyncio.timeout(10):
         while True:
@@ -41,6 +40,11 @@ async def wait_for_sleeper(admin_engine: AsyncEngine) -> None:
                 if (await conn.execute(query)).scalar_one():
                     return
             await asyncio.sleep(0.02)
+
+
+async def wait_for_sleeper(admin_engine: AsyncEngine) -> None:
+    """Returns once some session is inside pg_sleep (the slow frame is mid-request)."""
+    await wait_for_session(admin_engine, "state = 'active' AND query ILIKE '%pg_sleep%'")
 
 
 def slow_write_batch(frame_id: str, name: str, seconds: float) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import count
-from tests.websocket_support import AsgiSocket
+from tests.websocket_support import AsgiSocket, wait_for_session
 
 GROMMET = {"name": "M6", "material": "brass", "diameter_mm": 6}
 
@@ -83,16 +83,7 @@ async def test_a_malformed_key_is_400(client: httpx.AsyncClient, value: bytes) -
 
 
 async def _blocked_on_a_lock(admin_engine: AsyncEngine) -> None:
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-    )
-    async with asyncio.timeout(10):
-        while True:
-            async with admin_engine.connect() as conn:
-                if (await conn.execute(query)).scalar_one():
-                    return
-            await asyncio.sleep(0.02)
+    await wait_for_session(admin_engine, "wait_event_type = 'Lock'")
 
 
 async def test_a_retry_while_the_first_call_still_runs_is_409(
