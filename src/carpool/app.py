@@ -186,7 +186,6 @@ async def _sample_pool(container: Container, settings: Settings) -> asyncio.Task
 
 def _observe(app: CarpoolApp, container: Container, settings: Settings) -> None:
     """Logs, traces and metrics: for single requests, and for every batch item and frame."""
-    add_subrequest_hook(app, metrics.subrequest_calls)
     traced = tracing.install(app, container.tracer_provider())
     if traced is not None:
         add_subrequest_hook(app, traced.subrequest_span)

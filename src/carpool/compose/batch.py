@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -65,7 +65,8 @@ class _Slot:
     depends_on: tuple[int, ...] = ()
     has_references: bool = False
     response: SubResponse | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once answered; made only for an item that others depend on.
+    done: asyncio.Event | None = None
     _document: Any = None
 
     def document(self) -> Any:
@@ -128,13 +129,12 @@ class BatchRun:
         for slot in self._slots:
             if slot.item.has_body and depth_exceeds(slot.item.body, self._max_depth):
                 slot.response = capture(problem_for(too_deep(self._max_depth)))
-                slot.done.set()
 
     def _link_dependencies(self) -> None:
         position = {slot.item.id: index for index, slot in enumerate(self._slots)}
         for index, slot in enumerate(self._slots):
             item = slot.item
-            if slot.response is not None:
+            if slot.response is not None or not _may_refer(item):
                 continue
             refs = {*referenced_ids(item.path), *referenced_ids(item.body)}
             refs.update(ref for value in item.headers.values() for ref in referenced_ids(value))
@@ -142,10 +142,15 @@ class BatchRun:
                 if position.get(ref, index) >= index:
                     where = "an unknown item" if ref not in position else "an item not before it"
                     slot.response = _failed_dependency(f"it refers to {where}: {ref!r}")
-                    slot.done.set()
                     break
             slot.depends_on = tuple(sorted(position[ref] for ref in refs if ref in position))
             slot.has_references = bool(refs)
+            for depended in slot.depends_on:
+                dependency = self._slots[depended]
+                if dependency.done is None:
+                    dependency.done = asyncio.Event()
+                    if dependency.response is not None:
+                        dependency.done.set()
 
     def _groups(self) -> list[list[_Slot]]:
         groups: list[list[_Slot]] = []
@@ -192,9 +197,19 @@ class BatchRun:
 
     async def _run(self, slot: _Slot) -> None:
         try:
-            slot.response = self._within_budget(await self._answer(slot))
+            if self._spent > self._budget:
+                response = _too_large(self._budget)
+            elif slot.depends_on or slot.has_references:
+                response = await self._answer(slot)
+            else:  # most items: run as sent
+                sub = SubRequest(
+                    slot.item.method, slot.item.path, slot.item.headers, _body(slot.item)
+                )
+                response = await dispatch_subrequest(self._parent, sub, self._uow, charged=True)
+            slot.response = self._within_budget(response)
         finally:
-            slot.done.set()
+            if slot.done is not None:
+                slot.done.set()
 
     def _within_budget(self, response: SubResponse) -> SubResponse:
         if self._spent > self._budget:
@@ -203,17 +218,17 @@ class BatchRun:
         return response if self._spent <= self._budget else _too_large(self._budget)
 
     async def _answer(self, slot: _Slot) -> SubResponse:
-        if self._spent > self._budget:
-            return _too_large(self._budget)
+        """The answer of an item that refers to others, once they have answered."""
         for index in slot.depends_on:
             dependency = self._slots[index]
+            assert dependency.done is not None
             await dependency.done.wait()
             assert dependency.response is not None
             if dependency.response.status >= 400:
                 failed = dependency.item.id
                 return _failed_dependency(f"it depends on item {failed!r}, which failed")
         try:
-            sub = self._resolve(slot.item) if slot.has_references else _as_is(slot.item)
+            sub = self._resolve(slot.item)
         except Unresolvable as exc:
             return _failed_dependency(f"a reference does not resolve: {exc}")
         except TooLarge as exc:
@@ -238,10 +253,17 @@ class BatchRun:
         return SubRequest(item.method, substitute_path(item.path, limited), headers, body)
 
 
-def _as_is(item: BatchItem) -> SubRequest:
-    """An item that refers to no other item, as it was sent (no substitution to make)."""
-    body = orjson.dumps(item.body) if item.has_body else None
-    return SubRequest(item.method, item.path, dict(item.headers), body)
+def _body(item: BatchItem) -> bytes | None:
+    """An item's body as sent, encoded; None if it has none."""
+    return orjson.dumps(item.body) if item.has_body else None
+
+
+def _may_refer(item: BatchItem) -> bool:
+    """Whether `item` may hold a reference (`{{`) at all: most items' paths and headers are
+    seen to hold none without walking them."""
+    return (
+        item.has_body or "{{" in item.path or any("{{" in value for value in item.headers.values())
+    )
 
 
 async def run_batch(

@@ -6,7 +6,7 @@ import contextlib
 import posixpath
 import re
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from inspect import isawaitable
@@ -21,6 +21,7 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 from sanic_routing import Route
 
 from carpool.data.unit_of_work import Work
+from carpool.observability import metrics
 from carpool.web.conditional import CONDITIONAL_HEADERS
 from carpool.web.endpoints import call_endpoint, endpoint_of
 from carpool.web.errors import problem_for
@@ -134,21 +135,40 @@ def as_response(answer: SubResponse) -> BaseHTTPResponse:
     )
 
 
-# What items inherit from each outer request, worked out once per outer request, not per item.
-_inherited: weakref.WeakKeyDictionary[Request, list[tuple[str, str]]] = weakref.WeakKeyDictionary()
+@dataclass(slots=True)
+class _Outer:
+    """What every sub-request of one outer request shares, worked out once, not per item."""
+
+    inherited: list[tuple[str, str]]  # the outer request's headers that items inherit
+    plain: Header  # the headers of an item that sets none and has no body
+    body_limit: int  # REQUEST_MAX_SIZE: an item's body may be no larger than a request's
+    transport: str  # as /metrics counts it: "frame" (a socket's) or "batch_item"
 
 
-def _inherited_headers(parent: Request) -> list[tuple[str, str]]:
-    found = _inherited.get(parent)
+_outers: weakref.WeakKeyDictionary[Request, _Outer] = weakref.WeakKeyDictionary()
+
+
+def _outer(parent: Request) -> _Outer:
+    found = _outers.get(parent)
     if found is None:
-        found = _inherited[parent] = [
+        inherited = [
             (name, value) for name, value in parent.headers.items() if name not in _NOT_INHERITED
         ]
+        route = parent.route
+        socket = route is not None and bool(getattr(route.extra, "websocket", False))
+        found = _outers[parent] = _Outer(
+            inherited,
+            Header(inherited),
+            int(parent.app.config.REQUEST_MAX_SIZE),
+            "frame" if socket else "batch_item",
+        )
     return found
 
 
-def _headers(parent: Request, sub: SubRequest) -> Header:
-    headers = Header(_inherited_headers(parent))
+def _headers(outer: _Outer, sub: SubRequest) -> Header:
+    if not sub.headers and sub.body is None:
+        return outer.plain  # shared: nothing writes a request's headers
+    headers = Header(outer.inherited)
     for name, value in sub.headers.items():
         headers[name.lower()] = value
     if sub.body is not None and "content-type" not in headers:
@@ -157,24 +177,28 @@ def _headers(parent: Request, sub: SubRequest) -> Header:
 
 
 def _synthetic_request(
-    parent: Request, sub: SubRequest, path: str, work: Work, *, charged: bool
+    parent: Request, outer: _Outer, sub: SubRequest, path: str, work: Work, *, charged: bool
 ) -> Request:
     app = parent.app
     request: Request = app.request_class(
-        path.encode(), _headers(parent, sub), parent.version, sub.method, parent.transport, app
+        path.encode(), _headers(outer, sub), parent.version, sub.method, parent.transport, app
     )
     request.body = sub.body or b""
     request.conn_info = parent.conn_info
     # Whatever the outer call established (its caller's identity, request id) carries over.
-    vars(request.ctx).update(vars(parent.ctx))
-    request.ctx.uow = work
-    request.ctx.charged = charged
-    request.ctx.parent_request = parent
+    context = vars(request.ctx)
+    context.update(vars(parent.ctx))
+    context["uow"] = work
+    context["charged"] = charged
+    context["parent_request"] = parent
     return request
 
 
-async def _call_route(app: Sanic[Any, Any], request: Request) -> BaseHTTPResponse:
-    """Route `request` and run its endpoint, if it may run inside another call."""
+def _route_call(app: Sanic[Any, Any], request: Request) -> Awaitable[BaseHTTPResponse]:
+    """Route `request`; the call of its endpoint, if it may run inside another call.
+
+    A plain function returning the endpoint's own coroutine: one coroutine fewer per item.
+    """
     try:
         route, _, kwargs = app.router.get(request.path, request.method, None)
     except (NotFound, MethodNotAllowed) as exc:
@@ -182,15 +206,19 @@ async def _call_route(app: Sanic[Any, Any], request: Request) -> BaseHTTPRespons
         # `/%62atch`, `POST /ws`), is refused as a nested call, not merely "not found".
         hidden = _uncomposable_lookalike(app, request.path)
         if hidden is not None:
-            return _refused_response(_not_composable(hidden))
-        return await _error_answer(app, request, exc)
+            return _ready(_refused_response(_not_composable(hidden)))
+        return _error_answer(app, request, exc)
     declared = endpoint_of(route)
     if declared is None or not declared.composable:
         # Decided on the route that matched, however its path was spelled.
-        return _refused_response(_not_composable(route))
+        return _ready(_refused_response(_not_composable(route)))
     request.route = route
     request._match_info = dict(kwargs)
-    return await call_endpoint(request, declared, **kwargs)
+    return call_endpoint(request, declared, **kwargs)
+
+
+async def _ready(response: BaseHTTPResponse) -> BaseHTTPResponse:
+    return response
 
 
 _ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -242,28 +270,35 @@ async def dispatch_subrequest(
 
     Routing errors (404, 405) and handler exceptions are answered by the app's own error
     handler, so every body is byte-for-byte what the single request would get. Hooks
-    registered with `add_subrequest_hook` wrap each call (logging, tracing).
+    registered with `add_subrequest_hook` wrap each call (logging, tracing); each call is
+    counted in /metrics (`transport` "batch_item" or "frame").
     """
     try:
         check_subrequest(sub)
         path = normalise_path(sub.path)
     except SubrequestRefused as exc:
         return refused(exc)
-    app = parent.app
-    limit = int(app.config.REQUEST_MAX_SIZE)
+    outer = _outer(parent)
+    limit = outer.body_limit
     if sub.body is not None and len(sub.body) > limit:  # as the single request would be
         too_large = PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
         return capture(problem_for(too_large))
     try:
-        request = _synthetic_request(parent, sub, path, work, charged=charged)
+        request = _synthetic_request(parent, outer, sub, path, work, charged=charged)
     except SanicException as exc:  # a URL Sanic cannot parse
         return capture(problem_for(exc))
-    hooks: list[SubrequestHook] = [
-        hook for hook in getattr(app.ctx, "subrequest_hooks", ()) if _active(hook)
-    ]
-    if not hooks:
-        return _answer(sub, await _call_route(app, request))
-    return await _within(hooks, request, app, sub)
+    app = parent.app
+    hooks = getattr(app.ctx, "subrequest_hooks", None)
+    try:
+        if hooks and any(_active(hook) for hook in hooks):
+            answer = await _within([hook for hook in hooks if _active(hook)], request, app, sub)
+        else:
+            answer = _answer(sub, await _route_call(app, request))
+    except Exception:
+        metrics.count_call(request, 500, outer.transport)
+        raise
+    metrics.count_call(request, answer.status, outer.transport)
+    return answer
 
 
 def _active(hook: SubrequestHook) -> bool:
@@ -284,7 +319,7 @@ async def _within(
     async with hooks[0](request):
         if len(hooks) > 1:
             return await _within(hooks[1:], request, app, sub)
-        result = _answer(sub, await _call_route(app, request))
+        result = _answer(sub, await _route_call(app, request))
         request.ctx.subresponse = result
         return result
 

@@ -118,28 +118,6 @@ def observe_unit(outcome: str, seconds: float, queries: int) -> None:
     UNIT_QUERIES.observe(queries)
 
 
-class subrequest_calls:
-    """Sub-request hook (see compose.dispatch): count each batch item and frame.
-
-    A class, not a generator-based context manager: it wraps every item and frame.
-    """
-
-    __slots__ = ("_request",)
-
-    def __init__(self, request: Request) -> None:
-        self._request = request
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        request = self._request
-        sub = getattr(request.ctx, "subresponse", None)
-        parent: Request = request.ctx.parent_request
-        transport = "frame" if _is_websocket(parent) else "batch_item"
-        count_call(request, sub.status if sub is not None else 500, transport)
-
-
 @contextlib.contextmanager
 def tracking(gauge: Gauge) -> Iterator[None]:
     """`gauge` one higher while the block runs."""
@@ -158,8 +136,3 @@ async def sample_pool(figures: Callable[[], PoolFigures], *, every_s: float) -> 
         POOL_IN_USE.set(now.in_use)
         POOL_WAITING.set(now.waiting)
         await asyncio.sleep(every_s)
-
-
-def _is_websocket(request: Request) -> bool:
-    route = request.route
-    return route is not None and bool(getattr(route.extra, "websocket", False))

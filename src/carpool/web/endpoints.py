@@ -188,17 +188,19 @@ async def call_endpoint(
         if refused is not None:
             stamp(refused, verdict)
             return refused
-    response = await _idempotent_call(request, declared, *args, **kwargs)
-    stamp(response, verdict)
+    work = getattr(request.ctx, "uow", None) if declared.unit else None
+    if work is None or request.method not in IDEMPOTENT_METHODS:
+        response = await _run_handler(request, declared, *args, **kwargs)
+    else:
+        response = await _idempotent_call(request, declared, work, *args, **kwargs)
+    if verdict is not None:
+        stamp(response, verdict)
     return response
 
 
 async def _idempotent_call(
-    request: Request, declared: Endpoint, *args: Any, **kwargs: Any
+    request: Request, declared: Endpoint, work: Any, *args: Any, **kwargs: Any
 ) -> BaseHTTPResponse:
-    work = getattr(request.ctx, "uow", None) if declared.unit else None
-    if work is None or request.method not in IDEMPOTENT_METHODS:
-        return await _run_handler(request, declared, *args, **kwargs)
     ttl_s: float = request.app.ctx.idempotency_ttl_s
     run = functools.partial(_run_handler, request, declared, *args, **kwargs)
     try:
@@ -210,7 +212,12 @@ async def _idempotent_call(
 async def _run_handler(
     request: Request, declared: Endpoint, *args: Any, **kwargs: Any
 ) -> BaseHTTPResponse:
-    preconditions = request.ctx.preconditions = conditional.Preconditions.of(request.headers)
+    # A read evaluates no conditions itself (`finish_read` does): its handler makes them only
+    # if it asks (`conditional.preconditions_of`), rather than every read making them.
+    preconditions = (
+        None if request.method in SAFE_METHODS else conditional.Preconditions.of(request.headers)
+    )
+    request.ctx.preconditions = preconditions
     response: Any
     try:
         response = await declared.handler(request, *args, **kwargs)
@@ -220,7 +227,7 @@ async def _run_handler(
         return response  # type: ignore[no-any-return]
     if not isinstance(response, BaseHTTPResponse):
         response = problem_for(RuntimeError(f"handler answered {type(response).__name__}"))
-    if request.method in SAFE_METHODS:
+    if preconditions is None:  # a read
         try:
             return conditional.finish_read(request.method, request.headers, response)
         except PreconditionFailed as exc:
