@@ -83,7 +83,11 @@ class UnitOfWork:
         self._released = False  # finish has completed: the connection (if any) is back
         self._roll_back_only = False
         self._loaders: dict[str, Forgetful] = {}
-        self.work = Work(self)
+
+    @property
+    def work(self) -> Work:
+        """The unit as its borrowers see it (a view: it cannot finish the unit)."""
+        return Work(self)
 
     @property
     def roll_back_only(self) -> bool:
@@ -219,6 +223,9 @@ class UnitOfWork:
             if self._released:
                 return
             self._released = True
+            # Loaders refer back to the unit (their fetch runs on it): unlinked, a finished
+            # unit is freed at once, not by the cyclic garbage collector.
+            self._loaders = {}
             conn, self._conn = self._conn, None
             if conn is None:
                 return
