@@ -8,8 +8,18 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from carpool.compose.frames import BadFrame, BatchFrame, RequestFrame, encode_answer, parse_frame
+from carpool.compose.envelope import METHODS
+from carpool.compose.frames import (
+    BadFrame,
+    BatchFrame,
+    RequestFrame,
+    RequestFrameIn,
+    encode_answer,
+    parse_frame,
+)
+from carpool.web.inputs import field_errors
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20),
@@ -70,3 +80,45 @@ def test_an_answer_splices_the_body_bytes_as_they_are() -> None:
     body = b'{"z": 1,  "a": 2}'
     assert encode_answer("7", 200, body) == b'{"id":"7","status":200,"body":' + body + b"}"
     assert orjson.loads(encode_answer(None, 400, b"{}")) == {"id": None, "status": 400, "body": {}}
+
+
+def _by_the_model(value: dict[str, Any]) -> RequestFrame | str:
+    """What the frame model makes of a request frame: the frame, or the error pointers."""
+    try:
+        request = RequestFrameIn.model_validate(value)
+    except ValidationError as exc:
+        return " ".join(sorted(error.pointer or "" for error in field_errors(exc)))
+    if request.method not in METHODS:
+        return "/method"
+    return RequestFrame(request.id, request.method, request.path, request.headers, None)
+
+
+def _by_parse_frame(value: dict[str, Any]) -> RequestFrame | str:
+    try:
+        frame = parse_frame(orjson.dumps(value).decode())
+    except BadFrame as exc:
+        return " ".join(sorted(error.pointer or "" for error in exc.errors))
+    assert isinstance(frame, RequestFrame)
+    return frame
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "id": st.one_of(st.text(max_size=3), st.just("x" * 200), st.just("x" * 201), st.none()),
+            "method": st.sampled_from(["GET", "get", "Patch", "BREW", "", 3]),
+            "path": st.one_of(
+                st.sampled_from(["/grommets/1", "grommets", "", "/"]),
+                st.just("/" + "a" * 8191),
+                st.just("/" + "a" * 8192),
+            ),
+        },
+    )
+)
+def test_plain_request_frames_read_without_the_model_read_as_the_model_reads_them(
+    value: dict[str, Any],
+) -> None:
+    # `{"id", "method", "path"}` frames skip the model (the common frame, read faster): what
+    # they become, or the errors they are refused with, must be the model's own.
+    assert _by_parse_frame(value) == _by_the_model(value)

@@ -17,7 +17,7 @@ from sanic import Sanic
 from sanic.compat import Header
 from sanic.exceptions import MethodNotAllowed, NotFound, PayloadTooLarge, SanicException
 from sanic.request import Request
-from sanic.response import BaseHTTPResponse, HTTPResponse
+from sanic.response import BaseHTTPResponse
 from sanic_routing import Route
 
 from carpool.data.unit_of_work import Work
@@ -126,13 +126,6 @@ def capture(response: BaseHTTPResponse) -> SubResponse:
     }
     body = response.body or b""
     return SubResponse(response.status, headers, body, response.content_type)
-
-
-def as_response(answer: SubResponse) -> BaseHTTPResponse:
-    """A captured answer as a response again (for the scope that ends a frame's unit)."""
-    return HTTPResponse(
-        answer.body, status=answer.status, headers=answer.headers, content_type=answer.content_type
-    )
 
 
 @dataclass(slots=True)

@@ -33,7 +33,8 @@ def _any_case(words: frozenset[str]) -> str:
 
 
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_ID)]
-Path = Annotated[str, StringConstraints(min_length=1, max_length=8192, pattern=_ABSOLUTE)]
+MAX_PATH = 8192
+Path = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PATH, pattern=_ABSOLUTE)]
 Method = Annotated[
     str,
     StringConstraints(to_upper=True),

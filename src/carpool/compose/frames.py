@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from carpool.compose.dispatch import SubRequest
 from carpool.compose.envelope import (
+    MAX_PATH,
     METHODS,
     BatchAnswer,
     BatchItemAnswer,
@@ -22,7 +23,8 @@ from carpool.web.inputs import JSON_MAX_DEPTH_DEFAULT, depth_exceeds, field_erro
 from carpool.web.responses import Problem
 
 BAD_FRAME = "urn:carpool:problem:bad-frame"
-FrameId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+_MAX_FRAME_ID = 200
+FrameId = Annotated[str, StringConstraints(min_length=1, max_length=_MAX_FRAME_ID)]
 
 
 class BadFrame(Exception):
@@ -160,6 +162,9 @@ def parse_frame(
         raise BadFrame(f"The frame is not valid JSON: {exc}", frame_id=None) from None
     if not isinstance(data, dict):
         raise BadFrame("A frame must be a JSON object.", frame_id=None)
+    plain = _plain_request(data)
+    if plain is not None:
+        return plain
     frame_id = data.get("id") if isinstance(data.get("id"), str) else None
     if "batch" not in data and depth_exceeds(data, max_depth + 1):
         error = FieldError(f"the JSON is nested deeper than {max_depth} levels", pointer="/body")
@@ -182,6 +187,23 @@ def parse_frame(
         raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
     body = orjson.dumps(request.body) if "body" in request.model_fields_set else None
     return RequestFrame(request.id, request.method, request.path, request.headers, body)
+
+
+_PLAIN_KEYS = frozenset({"id", "method", "path"})
+
+
+def _plain_request(data: dict[str, Any]) -> RequestFrame | None:
+    """The most common frame, `{"id", "method"?, "path"}` with valid values, read without the
+    model (a fifth of a frame's cost); None for anything else, which the model then reads."""
+    frame_id, path, method = data.get("id"), data.get("path"), data.get("method", "GET")
+    if type(frame_id) is not str or type(path) is not str or type(method) is not str:
+        return None
+    if not data.keys() <= _PLAIN_KEYS or not path.startswith("/") or len(path) > MAX_PATH:
+        return None
+    method = method.upper()
+    if not 0 < len(frame_id) <= _MAX_FRAME_ID or method not in METHODS:
+        return None
+    return RequestFrame(frame_id, method, path, {}, None)
 
 
 def auth_frame(frame: TypedFrame) -> AuthFrame:

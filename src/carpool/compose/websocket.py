@@ -12,7 +12,7 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from carpool.auth.identity import Identity
 from carpool.compose.batch import run_batch
-from carpool.compose.dispatch import as_response, capture, dispatch_subrequest
+from carpool.compose.dispatch import capture, dispatch_subrequest
 from carpool.compose.encoding import encode_item
 from carpool.compose.examples import BAD_FRAME_ANSWER, CallExamples
 from carpool.compose.frames import (
@@ -48,7 +48,7 @@ from carpool.web.endpoints import AUTHENTICATED, Answer, Doc, Message, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.front_door import TOO_MANY_SOCKETS, CallerSockets
 from carpool.web.responses import JSON, dumps, problem_response
-from carpool.web.unit_scope import UnitOfWorkFactory, unit_scope
+from carpool.web.unit_scope import SERVER_TIMING, UnitOfWorkFactory, unit_scope
 
 
 def messages(examples: CallExamples) -> tuple[Message, ...]:
@@ -174,8 +174,12 @@ class FrameRunner:
 
     async def __call__(self, payload: Payload) -> bytes | None:
         """The answer frame's text for `payload` (None: none); never raises but for cancellation."""
-        with metrics.tracking(metrics.FRAMES_IN_FLIGHT):
+        in_flight = metrics.FRAMES_IN_FLIGHT  # not `metrics.tracking`: a generator per frame
+        in_flight.inc()
+        try:
             return await self._answer(payload)
+        finally:
+            in_flight.dec()
 
     async def _answer(self, payload: Payload) -> bytes | None:
         try:
@@ -237,7 +241,12 @@ class FrameRunner:
         method = frame.method
         async with unit_scope(self._unit_of_work, method=method, server_timing=timing) as scope:
             answer = await dispatch_subrequest(self._parent, frame.subrequest(), scope.work)
-            answer = capture(await scope.finish(as_response(answer)))
+            refused = await scope.end(answer.status)
+            if refused is not None:
+                answer = capture(refused)
+            server_timing = scope.timing()
+            if server_timing is not None:
+                answer.headers[SERVER_TIMING] = server_timing
         return encode_item(frame.id, answer)
 
     async def _batch(self, frame: BatchFrame) -> bytes:

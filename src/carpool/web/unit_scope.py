@@ -41,17 +41,31 @@ class UnitScope:
 
     async def finish(self, response: BaseHTTPResponse) -> BaseHTTPResponse:
         """End the unit as `response` says; returns the answer to send."""
+        refused = await self.end(response.status)
+        if refused is not None:
+            response = refused
+        timing = self.timing()
+        if timing is not None:
+            response.headers[SERVER_TIMING] = timing
+        return response
+
+    async def end(self, status: int) -> BaseHTTPResponse | None:
+        """End the unit as an answer with `status` says (what `finish` does, for an answer
+        that is not a response object: a frame's); the problem to answer instead if the
+        COMMIT was refused, else None."""
         unit = self._unit
-        commit = not unit.read_only and not unit.roll_back_only and response.status < 400
+        commit = not unit.read_only and not unit.roll_back_only and status < 400
         try:
             await _finish_shielded(unit, commit=commit)
             self.outcome = "commit" if commit else "rollback"
         except Exception as exc:  # a refused COMMIT: nothing was saved, and the answer says so
             self.outcome = "refused"
-            response = problem_for(exc)
-        if self._server_timing:
-            response.headers[SERVER_TIMING] = unit.stats.server_timing()
-        return response
+            return problem_for(exc)
+        return None
+
+    def timing(self) -> str | None:
+        """The `Server-Timing` value to answer with (None when SERVER_TIMING is off)."""
+        return self._unit.stats.server_timing() if self._server_timing else None
 
 
 class unit_scope:  # a function to its callers: `async with unit_scope(...) as scope`
