@@ -41,7 +41,7 @@ from carpool.web.access import charge_or_refuse
 from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Answer, Doc, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.inputs import depth_exceeds, json_body, max_depth, too_deep
-from carpool.web.responses import json_response, problem_response
+from carpool.web.responses import JSON, Response, json_response, problem_response
 
 _FAILED_DEPENDENCY = "urn:carpool:problem:failed-dependency"
 TOO_LARGE = "urn:carpool:problem:batch-too-large"
@@ -352,6 +352,6 @@ def batch_routes(settings: Settings, examples: CallExamples) -> Blueprint:
         # Unbounded here: each item's body is held to JSON_MAX_DEPTH on its own (a 422 item).
         data = json_body(request, bounded=False)
         body, headers = await run_batch(request, data, request.ctx.uow, settings)
-        return HTTPResponse(body, headers=headers, content_type="application/json")
+        return Response(body, headers=headers, content_type=JSON)
 
     return blueprint

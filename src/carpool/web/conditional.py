@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sanic.request import Request
-from sanic.response import BaseHTTPResponse, HTTPResponse
+from sanic.response import BaseHTTPResponse
 
 from carpool.errors import PreconditionFailed
-from carpool.web.responses import JSON, dumps
+from carpool.web.responses import JSON, Response, dumps
 
 ETAG = "etag"
 IF_MATCH = "if-match"
@@ -151,7 +151,7 @@ def finish_read(
         return response
     kept = {name: value for name, value in response.headers.items() if name.lower() in _KEPT_BY_304}
     kept[ETAG] = _as_cached(condition, tag)
-    return HTTPResponse(None, status=304, headers=kept)
+    return Response(None, status=304, headers=kept)
 
 
 def _as_cached(condition: str, tag: str) -> str:

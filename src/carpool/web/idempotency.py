@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from sanic.request import Request
-from sanic.response import BaseHTTPResponse, HTTPResponse
+from sanic.response import BaseHTTPResponse
 
 from carpool.data import idempotency as store
 from carpool.data.unit_of_work import Work
 from carpool.errors import BadRequest
 from carpool.web.errors import problem_for
-from carpool.web.responses import problem_response
+from carpool.web.responses import Response, problem_response
 
 IDEMPOTENCY_KEY = "idempotency-key"
 REPLAYED = "idempotent-replayed"
@@ -123,7 +123,7 @@ def _stored(fingerprint: str, response: BaseHTTPResponse) -> store.StoredAnswer:
 
 
 def _replay(stored: store.StoredAnswer) -> BaseHTTPResponse:
-    return HTTPResponse(
+    return Response(
         stored.body or None,
         status=stored.status,
         headers={**stored.headers, REPLAYED: "true"},

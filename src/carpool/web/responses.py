@@ -37,6 +37,25 @@ class Problem(BaseModel):
     )
 
 
+# What Sanic strips from every header name and value before sending (header injection).
+_STRIPPED = "\r\n\x00"
+_STRIP = str.maketrans("", "", _STRIPPED)
+
+
+class Response(HTTPResponse):
+    """Sanic's HTTPResponse, whose header sanitising costs nothing when there is nothing to
+    strip: Sanic translates every header name and value through a table, about 1 µs each,
+    a twentieth of a one-row GET's CPU. The same characters go (CR, LF, NUL)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _sanitize_header_value(value: str) -> str:
+        if "\r" in value or "\n" in value or "\x00" in value:
+            return value.translate(_STRIP)
+        return value
+
+
 def dumps(value: Any) -> bytes:
     """The project's one JSON encoder (UTC datetimes end in Z)."""
     return orjson.dumps(value, option=_OPTIONS)
@@ -46,12 +65,12 @@ def json_response(
     value: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> HTTPResponse:
     """`value` encoded as application/json."""
-    return HTTPResponse(dumps(value), status=status, headers=headers, content_type=JSON)
+    return Response(dumps(value), status=status, headers=headers, content_type=JSON)
 
 
 def empty_response(*, status: int = 204) -> HTTPResponse:
     """A response with no body (204 No Content)."""
-    return HTTPResponse(None, status=status)
+    return Response(None, status=status)
 
 
 def problem_response(
@@ -72,4 +91,4 @@ def problem_response(
     }
     if errors:
         body["errors"] = [error.as_dict() for error in errors]
-    return HTTPResponse(dumps(body), status=status, headers=headers, content_type=PROBLEM_JSON)
+    return Response(dumps(body), status=status, headers=headers, content_type=PROBLEM_JSON)
