@@ -103,6 +103,9 @@ class CarpoolApp(Sanic[Any, Any]):
             asgi_app.request = asgi_app.response = None  # type: ignore[assignment]
 
     async def handle_request(self, request: Request) -> None:
+        # When the request started (its log line's duration) and its id: here rather than in
+        # a request middleware, whose runner cost more than all it did (3% of a GET).
+        logs.mark_start(request)
         traced: tracing.RequestTracing | None = getattr(self.ctx, "tracing", None)
         if traced is None:
             await super().handle_request(request)

@@ -33,10 +33,8 @@ def install(app: Sanic[Any, Any], *, request_log: bool = False) -> None:
     and compress the answer as the client accepts (`web/compression.py`).
 
     One response middleware does all: Sanic skips later response middleware once one answers.
+    (The request's start and id are noted by the app as it takes the request: `logs.mark_start`.)
     """
-
-    async def begin(request: Request) -> None:
-        logs.mark_start(request)
 
     async def finish(request: Request, response: Any) -> HTTPResponse | None:
         final = response if isinstance(response, BaseHTTPResponse) else _not_a_response(response)
@@ -48,5 +46,4 @@ def install(app: Sanic[Any, Any], *, request_log: bool = False) -> None:
         compress(final, request.headers.get("accept-encoding"))
         return final if isinstance(final, HTTPResponse) and final is not response else None
 
-    app.register_middleware(begin, "request", priority=1000)
     app.register_middleware(finish, "response", priority=1000)
