@@ -281,10 +281,10 @@ async def dispatch_subrequest(
     except SanicException as exc:  # a URL Sanic cannot parse
         return capture(problem_for(exc))
     app = parent.app
-    hooks = getattr(app.ctx, "subrequest_hooks", None)
+    hooks = _active_hooks(app)
     try:
-        if hooks and any(_active(hook) for hook in hooks):
-            answer = await _within([hook for hook in hooks if _active(hook)], request, app, sub)
+        if hooks:
+            answer = await _within(hooks, request, app, sub)
         else:
             answer = _answer(sub, await _route_call(app, request))
     except Exception:
@@ -292,6 +292,14 @@ async def dispatch_subrequest(
         raise
     metrics.count_call(request, answer.status, outer.transport)
     return answer
+
+
+def _active_hooks(app: Sanic[Any, Any]) -> list[SubrequestHook]:
+    """The hooks that have something to do now (none, most of the time)."""
+    hooks: list[SubrequestHook] | None = getattr(app.ctx, "subrequest_hooks", None)
+    if not hooks:
+        return []
+    return [hook for hook in hooks if _active(hook)]
 
 
 def _active(hook: SubrequestHook) -> bool:

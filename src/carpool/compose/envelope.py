@@ -183,11 +183,14 @@ def _short_form_ids(paths: list[str]) -> list[str]:
     """Each path is its item's id; a path's n-th occurrence (n >= 2) is `path#n`."""
     ids: list[str] = []
     taken: set[str] = set()
+    next_n: dict[str, int] = {}  # each path's next occurrence number: no rescans from 1
     for path in paths:
-        item_id, n = path, 1
-        while item_id in taken:
+        n = next_n.get(path, 1)
+        item_id = path if n == 1 else f"{path}#{n}"
+        while item_id in taken:  # a literal `path#n` sent earlier took it
             n += 1
             item_id = f"{path}#{n}"
+        next_n[path] = n + 1
         taken.add(item_id)
         ids.append(item_id)
     return ids

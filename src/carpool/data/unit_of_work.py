@@ -330,6 +330,9 @@ class Work:
 
     def loader(self, name: str, make: Callable[[Work], L]) -> L:
         """The unit's loader called `name`, made by `make(work)` the first time."""
+        found = self._unit._loaders.get(name)
+        if found is not None:
+            return cast(L, found)
         return self._unit.loader(name, lambda _: make(self))
 
     def forget_loaded(self) -> None:

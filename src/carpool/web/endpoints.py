@@ -179,8 +179,10 @@ async def call_endpoint(
     """
     verdict = None
     if declared.scope is not PUBLIC and not declared.websocket:
-        identity = await identity_of(request)
-        if declared.scope != AUTHENTICATED and not getattr(request.ctx, "charged", False):
+        ctx = request.ctx
+        # Known already for every batch item and frame (their outer call's): no coroutine.
+        identity = getattr(ctx, "identity", None) or await identity_of(request)
+        if declared.scope != AUTHENTICATED and not getattr(ctx, "charged", False):
             verdict = await charge(request, identity)
             if verdict is not None and not verdict.allowed:
                 return too_many(verdict)
