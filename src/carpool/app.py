@@ -88,8 +88,9 @@ class CarpoolApp(Sanic[Any, Any]):
         """What Sanic's `__call__` does for an HTTP request, then the cycles it leaves broken.
 
         Sanic links its ASGI adapter, the request and the response both ways; left so, every
-        request is freed only by the cyclic garbage collector, whose passes over them cost a
-        tenth of a call's CPU under load. Unlinked at the end, they go when the call does.
+        request is freed only by the cyclic garbage collector, whose passes over them took
+        15-20% of the CPU under load. Unlinked at the end, they go when the call does
+        (tests/web/test_garbage.py).
         """
         asgi_app = await ASGIApp.create(self, scope, receive, send)
         try:
@@ -175,7 +176,7 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         # its full collections stop walking a million objects (200 ms pauses under load).
         gc.collect()
         gc.freeze()
-        # A call leaves no reference cycles (tests/test_garbage.py): what it made is freed as
+        # A call leaves no reference cycles (tests/web/test_garbage.py): what it made is freed as
         # it ends, and the collector only walks the objects of calls in flight. Walking them
         # every 700 allocations took a sixth of the CPU under load; every 10,000 (a pause of
         # about 2 ms), under 2 % (docs/performance.md).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -163,3 +164,19 @@ async def test_a_nul_in_a_name_still_says_nul(client: httpx.AsyncClient) -> None
     response = await client.post("/grommets", json={**GROMMET, "name": "a\x00b"})
     assert response.status_code == 422, response.text
     assert "NUL" in response.json()["errors"][0]["detail"]
+
+
+async def test_an_item_referring_to_a_refused_deep_item_fails_its_dependency_at_once(
+    client: httpx.AsyncClient,
+) -> None:
+    # The deep item is answered before anything runs: an item waiting for it must be told
+    # at once (424), not wait until BATCH_TIMEOUT_S turns the whole batch into a 504.
+    requests = [
+        {"id": "deep", "method": "POST", "path": "/grommets", "body": deep_grommet(300)},
+        {"id": "read", "path": "/grommets/{{deep/body/id}}"},
+        {"id": "ok", "method": "POST", "path": "/grommets", "body": GROMMET},
+    ]
+    async with asyncio.timeout(5):
+        batch = await client.post("/batch", json={"atomic": False, "requests": requests})
+    assert batch.status_code == 200, batch.text
+    assert [item["status"] for item in batch.json()["responses"]] == [422, 424, 201]

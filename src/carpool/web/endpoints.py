@@ -181,7 +181,9 @@ async def call_endpoint(
     if declared.scope is not PUBLIC and not declared.websocket:
         ctx = request.ctx
         # Known already for every batch item and frame (their outer call's): no coroutine.
-        identity = getattr(ctx, "identity", None) or await identity_of(request)
+        identity = getattr(ctx, "identity", None)
+        if identity is None:
+            identity = await identity_of(request)
         if declared.scope != AUTHENTICATED and not getattr(ctx, "charged", False):
             verdict = await charge(request, identity)
             if verdict is not None and not verdict.allowed:
