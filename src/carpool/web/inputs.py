@@ -181,8 +181,10 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(cursor)
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
-        if prefix == "after" and _NUMBER.fullmatch(number) and int(number) <= ID_MAX:
-            return int(number)
+        if prefix == "after" and _NUMBER.fullmatch(number):
+            # Past the largest id (19 digits can say more than a bigint holds): nothing
+            # follows, an empty last page. The cursor is one the API description admits.
+            return min(int(number), ID_MAX)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise Invalid(
