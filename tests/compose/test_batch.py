@@ -395,6 +395,31 @@ async def test_batch_past_the_timeout_is_504_and_rolled_back(
         assert stuck.scalar_one() == 0
 
 
+async def test_a_batch_past_its_time_leaves_none_of_its_items_running(database_url: str) -> None:
+    # Safe items run concurrently, a task each: past the timeout every one is cancelled and
+    # waited for, so none goes on using the unit of work (or its connection) after the 504.
+    container = make_container(database_url, batch_timeout_s=0.5)
+    app = create_app(container)
+    app.blueprint(probe_routes.blueprint)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=AUTH
+        ) as client:
+            slow = ["/_probe/nap?s=20", "/_probe/sleep?s=20", "/_probe/nap?s=20"]
+            started = asyncio.get_running_loop().time()
+            response = await batch(client, {"requests": [{"path": path} for path in slow]})
+            assert response.status_code == 504
+            assert asyncio.get_running_loop().time() - started < 10  # not 20: none was awaited
+            running = [
+                task
+                for task in asyncio.all_tasks()
+                if task.get_coro().__qualname__ == "BatchRun._run"  # type: ignore[union-attr]
+            ]
+            assert running == []
+            assert await wait_for_idle_pool(container.database()) == 0
+
+
 async def test_concurrent_batches_never_see_each_others_uncommitted_rows(
     client: httpx.AsyncClient, admin_engine: AsyncEngine
 ) -> None:

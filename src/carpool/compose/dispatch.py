@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ _PLAIN_PATH = re.compile(r"(?:/[A-Za-z0-9_~-]+)+/?(?:\?[\x21\x22\x24-\x7e]*)?")
 SubrequestHook = Callable[[Request], AbstractAsyncContextManager[None]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a call per field
 class SubRequest:
     """One request to run inside another: method, path (with query), own headers, body bytes."""
 
@@ -138,23 +137,22 @@ class _Outer:
     transport: str  # as /metrics counts it: "frame" (a socket's) or "batch_item"
 
 
-_outers: weakref.WeakKeyDictionary[Request, _Outer] = weakref.WeakKeyDictionary()
-
-
 def _outer(parent: Request) -> _Outer:
-    found = _outers.get(parent)
+    # Kept on the outer request itself (`CarpoolRequest.composed`): no weak mapping per item.
+    found: _Outer | None = getattr(parent, "composed", None)
     if found is None:
         inherited = [
             (name, value) for name, value in parent.headers.items() if name not in _NOT_INHERITED
         ]
         route = parent.route
         socket = route is not None and bool(getattr(route.extra, "websocket", False))
-        found = _outers[parent] = _Outer(
+        found = _Outer(
             inherited,
             Header(inherited),
             int(parent.app.config.REQUEST_MAX_SIZE),
             "frame" if socket else "batch_item",
         )
+        parent.composed = found  # type: ignore[attr-defined]
     return found
 
 
@@ -249,7 +247,12 @@ async def _error_answer(app: Sanic[Any, Any], request: Request, exc: Exception) 
 
 
 async def dispatch_subrequest(
-    parent: Request, sub: SubRequest, work: Work, *, charged: bool = False
+    parent: Request,
+    sub: SubRequest,
+    work: Work,
+    *,
+    charged: bool = False,
+    tally: metrics.CallTally | None = None,
 ) -> SubResponse:
     """Run the route `sub` addresses on `work`, as the single request would run it.
 
@@ -264,7 +267,8 @@ async def dispatch_subrequest(
     Routing errors (404, 405) and handler exceptions are answered by the app's own error
     handler, so every body is byte-for-byte what the single request would get. Hooks
     registered with `add_subrequest_hook` wrap each call (logging, tracing); each call is
-    counted in /metrics (`transport` "batch_item" or "frame").
+    counted in /metrics (`transport` "batch_item" or "frame"), through `tally` if given (the
+    caller flushes it).
     """
     try:
         check_subrequest(sub)
@@ -282,31 +286,30 @@ async def dispatch_subrequest(
         return capture(problem_for(exc))
     app = parent.app
     hooks = _active_hooks(app)
+    count = metrics.count_call if tally is None else tally.count
     try:
         if hooks:
             answer = await _within(hooks, request, app, sub)
         else:
             answer = _answer(sub, await _route_call(app, request))
     except Exception:
-        metrics.count_call(request, 500, outer.transport)
+        count(request, 500, outer.transport)
         raise
-    metrics.count_call(request, answer.status, outer.transport)
+    count(request, answer.status, outer.transport)
     return answer
 
 
 def _active_hooks(app: Sanic[Any, Any]) -> list[SubrequestHook]:
-    """The hooks that have something to do now (none, most of the time)."""
-    hooks: list[SubrequestHook] | None = getattr(app.ctx, "subrequest_hooks", None)
+    """The hooks that have something to do now (none, most of the time).
+
+    A hook with an `active()` (the log line's: is INFO on?) is skipped while it says no,
+    rather than entered for every item and frame.
+    """
+    hooks: list[tuple[SubrequestHook, Callable[[], bool] | None]] | None
+    hooks = getattr(app.ctx, "subrequest_hooks", None)
     if not hooks:
         return []
-    return [hook for hook in hooks if _active(hook)]
-
-
-def _active(hook: SubrequestHook) -> bool:
-    """Whether `hook` has anything to do now: a hook with an `active()` (the log line's: is
-    INFO on?) is skipped while it says no, rather than entered for every item and frame."""
-    active = getattr(hook, "active", None)
-    return active is None or bool(active())
+    return [hook for hook, active in hooks if active is None or active()]
 
 
 async def _within(
@@ -340,4 +343,5 @@ def add_subrequest_hook(app: Sanic[Any, Any], hook: SubrequestHook) -> None:
     """
     if not hasattr(app.ctx, "subrequest_hooks"):
         app.ctx.subrequest_hooks = []
-    app.ctx.subrequest_hooks.append(hook)
+    # With its `active` (if any) looked up once, not per item.
+    app.ctx.subrequest_hooks.append((hook, getattr(hook, "active", None)))

@@ -8,11 +8,19 @@ import orjson
 
 from carpool.compose.dispatch import SubResponse
 
+_JSON_TYPES: dict[str | None, bool] = {}  # content type: whether JSON (there are a few)
+_KNOWN_TYPES = 64  # a handler's own content types, never a client's: still, bounded
+
 
 def is_json(content_type: str | None) -> bool:
     """Whether a body of this content type is JSON (application/json or any +json)."""
-    media = (content_type or "").split(";")[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
+    known = _JSON_TYPES.get(content_type)
+    if known is None:
+        media = (content_type or "").split(";")[0].strip().lower()
+        known = media == "application/json" or media.endswith("+json")
+        if len(_JSON_TYPES) < _KNOWN_TYPES:
+            _JSON_TYPES[content_type] = known
+    return known
 
 
 def body_value(response: SubResponse) -> bytes:

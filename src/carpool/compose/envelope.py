@@ -56,11 +56,12 @@ class BatchItem:
     headers: dict[str, str]
     body: Any
     has_body: bool
+    safe: bool = False
+    """Whether the item only reads (and may run concurrently with its neighbours): set from
+    its method when made."""
 
-    @property
-    def safe(self) -> bool:
-        """Whether the item only reads (and may run concurrently with its neighbours)."""
-        return self.method in SAFE_METHODS
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "safe", self.method in SAFE_METHODS)
 
 
 class SubRequestFields(BaseModel):

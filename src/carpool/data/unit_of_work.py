@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Concatenate, ParamSpec, Protocol, TypeVar, cast
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import asyncpg
 
@@ -176,7 +176,7 @@ class UnitOfWork:
         found = self._loaders.get(name)
         if found is None:
             found = self._loaders[name] = make(self)
-        return cast(L, found)
+        return found  # type: ignore[return-value]
 
     def forget_loaded(self) -> None:
         """Drop what every loader has loaded: the next loads read the database again."""
@@ -332,7 +332,7 @@ class Work:
         """The unit's loader called `name`, made by `make(work)` the first time."""
         found = self._unit._loaders.get(name)
         if found is not None:
-            return cast(L, found)
+            return found  # type: ignore[return-value]  # not `cast`: a call per lookup
         return self._unit.loader(name, lambda _: make(self))
 
     def forget_loaded(self) -> None:

@@ -95,13 +95,40 @@ _units: dict[str, Any] = {}
 
 def count_call(request: Request, status: int, transport: str) -> None:
     """One answered call (`transport`: single, batch_item or frame)."""
+    _calls_child(request, status, transport)[1].inc()
+
+
+def _calls_child(request: Request, status: int, transport: str) -> tuple[Any, Any]:
+    """The key of a call's `carpool_calls` child, and the child."""
     route = request.route
     key = (route.uri if route is not None else None, request.method, status, transport)
     child = _calls.get(key)
     if child is None:
         name = route_of(request) or "unmatched"
         child = _calls[key] = CALLS.labels(name, request.method, str(status), transport)
-    child.inc()
+    return key, child
+
+
+class CallTally:
+    """Calls counted in a plain dict, added to `carpool_calls` at once by `flush` (a batch's
+    items: a counter's `inc` per item takes its lock and checks, a few per cent of an item)."""
+
+    __slots__ = ("_counts",)
+
+    def __init__(self) -> None:
+        self._counts: dict[Any, int] = {}
+
+    def count(self, request: Request, status: int, transport: str) -> None:
+        """One answered call, counted at the next `flush`."""
+        key = _calls_child(request, status, transport)[0]
+        counts = self._counts
+        counts[key] = counts.get(key, 0) + 1
+
+    def flush(self) -> None:
+        """Add what was counted to `carpool_calls`."""
+        counts, self._counts = self._counts, {}
+        for key, times in counts.items():
+            _calls[key].inc(times)
 
 
 def count_refusal(status: int, problem_type: str) -> None:

@@ -178,8 +178,8 @@ async def call_endpoint(
     If-None-Match it was sent is refused (412), never run unconditionally.
     """
     verdict = None
+    ctx = request.ctx
     if declared.scope is not PUBLIC and not declared.websocket:
-        ctx = request.ctx
         # Known already for every batch item and frame (their outer call's): no coroutine.
         identity = getattr(ctx, "identity", None)
         if identity is None:
@@ -192,7 +192,7 @@ async def call_endpoint(
         if refused is not None:
             stamp(refused, verdict)
             return refused
-    work = getattr(request.ctx, "uow", None) if declared.unit else None
+    work = getattr(ctx, "uow", None) if declared.unit else None
     if work is None or request.method not in IDEMPOTENT_METHODS:
         response = await _run_handler(request, declared, *args, **kwargs)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sanic.exceptions import PayloadTooLarge, RequestTimeout
 from sanic.request import Request
@@ -17,6 +18,10 @@ class CarpoolRequest(Request):
 
     Sanic enforces both in its own HTTP server, not when served by an ASGI server.
     """
+
+    composed: Any = None
+    """What every sub-request of this request (batch item, frame) shares, worked out once by
+    `compose.dispatch` at the first one; None until then."""
 
     async def receive_body(self) -> None:
         if self.body:
