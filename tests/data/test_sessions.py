@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.data.engine import Database, open_database
+from carpool.data.engine import Database, hands_out_at_once, open_database
 from carpool.data.sql import Connection
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.errors import CommitFailed, DatabaseUnavailable
@@ -216,3 +216,35 @@ async def test_a_session_the_server_ended_is_a_503_and_never_goes_back_to_the_po
     assert fresh.raw.get_server_pid() != pid
     assert (await following.run(_session_state))["read_only"] == "on"
     await following.finish(commit=False)
+
+
+async def test_a_checkout_arms_no_timer_exactly_when_an_open_connection_is_next_in_line(
+    database_url: str,
+) -> None:
+    # `hands_out_at_once` peeks at asyncpg's pool: held here to what acquiring then does.
+    db = await open_database(database_url, max_size=2, acquire_timeout_s=5)
+    try:
+        pool = db.pool_for(read_only=True)
+        assert not hands_out_at_once(pool)  # nothing connected yet: acquiring connects
+        first = await db.acquire(pool)
+        first_pid = first.get_server_pid()
+        await pool.release(first)
+        assert hands_out_at_once(pool)
+        again = await db.acquire(pool)
+        assert again.get_server_pid() == first_pid  # handed out as it was, no new session
+        second = await db.acquire(pool)
+        assert not hands_out_at_once(pool)  # both out: acquiring would wait
+        await pool.release(second)
+        assert hands_out_at_once(pool)
+        again.terminate()  # closed under the pool: its holder goes back without a session
+        await pool.release(again)
+        assert not hands_out_at_once(pool)  # next in line must connect first
+        reconnected = await db.acquire(pool)
+        assert reconnected.get_server_pid() != first_pid
+        await pool.release(reconnected)
+        assert hands_out_at_once(pool)
+        await pool.expire_connections()  # open, but of an older generation: reconnects first
+        assert not hands_out_at_once(pool)
+        assert db.checked_out() == 0
+    finally:
+        await db.close()

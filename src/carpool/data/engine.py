@@ -72,8 +72,8 @@ class Database:
 
         Past it, TimeoutError (the unit of work answers 503 busy).
         """
-        if pool.get_idle_size():
-            # An idle connection is waiting: acquiring does not wait, so no timer is armed.
+        if hands_out_at_once(pool):
+            # A connected one is next in line: acquiring does not wait, so no timer is armed.
             conn = await pool.acquire()
         else:
             async with asyncio.timeout(self.acquire_timeout_s):
@@ -94,6 +94,26 @@ class Database:
                 await asyncio.wait_for(pool.close(), grace_s)
             except TimeoutError:
                 pool.terminate()
+
+
+def hands_out_at_once(pool: asyncpg.Pool) -> bool:
+    """Whether `pool.acquire()` would hand out a connection without waiting: the holder the
+    pool's free queue gives next (last in, first out) holds an open connection of the pool's
+    current generation (else it connects first, or there is none to give).
+
+    A peek at asyncpg's pool (its version is pinned, and tests/data/test_sessions.py holds
+    this to what acquiring does). `get_idle_size()`, public, walks every holder through
+    four calls each: about 90 calls a checkout, a seventh of a one-row GET's.
+    """
+    try:
+        free = pool._queue._queue
+        if not free:
+            return False
+        holder = free[-1]
+        con = holder._con
+        return con is not None and not con.is_closed() and holder._generation == pool._generation
+    except AttributeError:  # another asyncpg inside: ask the slow, public way
+        return bool(pool.get_idle_size())
 
 
 def _in_use(pool: asyncpg.Pool) -> int:
