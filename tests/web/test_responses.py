@@ -27,3 +27,11 @@ def test_headers_are_sanitised_as_sanic_sanitises_them(value: str) -> None:
 def test_the_project_answers_with_it() -> None:
     assert isinstance(json_response({}), Response)
     assert isinstance(problem_response(400, "no"), Response)
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 304, 404])
+def test_content_type_goes_out_exactly_when_sanic_would_send_one(status: int) -> None:
+    body = None if status in (204, 304) else b"{}"
+    ours = Response(body, status=status, content_type="application/json")
+    sanic = HTTPResponse(body, status=status, content_type="application/json")
+    assert list(ours.processed_headers) == list(sanic.processed_headers)
