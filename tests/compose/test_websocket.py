@@ -46,6 +46,24 @@ async def test_at_the_in_flight_limit_the_server_stops_reading(
     assert sorted(int(answer["id"]) for answer in received) == list(range(limit * 2 + 5))
 
 
+async def test_a_peer_leaving_at_the_in_flight_limit_is_noticed_at_once(
+    socket: AsgiSocket, container: Any
+) -> None:
+    # Every frame the server may run is running, and it holds none ahead: it is still reading,
+    # so a peer that leaves ends the socket (its frames cancelled) without waiting for them.
+    limit = container.settings().ws_max_in_flight
+    for n in range(limit):
+        socket.send({"id": str(n), "path": "/_probe/nap?s=30"})
+    await asyncio.sleep(0.3)
+    assert socket.read_by_app == 1 + limit
+    socket.leave()
+    assert socket.task is not None
+    # Waited for, not awaited: awaiting would cancel the app's task past a timeout, and the
+    # socket would then end anyway (as a server stopping).
+    done, _ = await asyncio.wait({socket.task}, timeout=5)
+    assert socket.task in done  # not after 30 s: the naps were cancelled
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
