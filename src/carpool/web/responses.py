@@ -42,9 +42,7 @@ class Problem(BaseModel):
 # What Sanic strips from every header name and value before sending (header injection).
 _STRIPPED = "\r\n\x00"
 _STRIP = str.maketrans("", "", _STRIPPED)
-
-
-_UNSAFE = re.compile("[\r\n\x00]")
+_UNSAFE = re.compile(f"[{re.escape(_STRIPPED)}]")
 
 
 class Response(HTTPResponse):
