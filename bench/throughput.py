@@ -402,10 +402,18 @@ def _load() -> str:
 
 
 def profile(
-    carpool: str, output: Path, *, seconds: int, connections: int, workload: str = "carpool_get"
+    carpool: str,
+    output: Path,
+    *,
+    seconds: int,
+    connections: int,
+    workload: str = "carpool_get",
+    nonblocking: bool = False,
 ) -> None:
     """py-spy the carpool worker under one wrk workload (the single GET by default); write
-    collapsed stacks."""
+    collapsed stacks. py-spy stops the worker for each sample, and on this VM the stop lands
+    at system calls more often than elsewhere: `nonblocking` reads it running instead (some
+    samples torn), which does not over-sample lines that make a system call."""
     spy = _py_spy()
     if spy is None:
         print("py-spy is missing: .venv/bin/pip install py-spy", file=sys.stderr)
@@ -420,6 +428,8 @@ def profile(
         time.sleep(1.5)
         command = [spy, "record", "--pid", str(server_pid(carpool)), "-d", str(seconds)]
         command += ["--format", "raw", "-o", str(output)]
+        if nonblocking:
+            command.append("--nonblocking")
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         load.wait()
@@ -486,6 +496,10 @@ def main() -> int:
         "--profile-workload", default="carpool_get", metavar="NAME",
         help="the wrk workload to profile under: carpool_get (default), carpool_batch, ...",
     )  # fmt: skip
+    parser.add_argument(
+        "--profile-nonblocking", action="store_true",
+        help="py-spy without stopping the worker (no bias towards lines making system calls)",
+    )  # fmt: skip
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     options = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -530,6 +544,7 @@ def main() -> int:
                     seconds=options.profile_seconds,
                     connections=options.connections,
                     workload=options.profile_workload,
+                    nonblocking=options.profile_nonblocking,
                 )
     met = results is None or report(results, connections=options.connections)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
