@@ -60,10 +60,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 ## Benchmarks (bench/*.py; throughput.py needs wrk: apt-get install -y wrk) with the bench extra.
+## (bench/ab.py compares two revisions and takes one: run it by hand.)
 bench: $(STAMP) wrk
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	@for script in bench/*.py; do \
-		case $$script in bench/_*|bench/peer.py) continue;; esac; \
+		case $$script in bench/_*|bench/peer.py|bench/ab.py) continue;; esac; \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; \
 	done
 

@@ -56,10 +56,12 @@ def serve(*, app: str = "asgi:app", **env: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running(command: list[str], environment: dict[str, str], port: int) -> Iterator[str]:
-    """Start the uvicorn `command` listening on `port`; yield its base URL once it answers
-    /health; stop it (SIGINT, then kill) afterwards."""
-    process = subprocess.Popen(command, cwd=ROOT, env=environment)
+def running(
+    command: list[str], environment: dict[str, str], port: int, *, cwd: Path = ROOT
+) -> Iterator[str]:
+    """Start the uvicorn `command` (in `cwd`) listening on `port`; yield its base URL once it
+    answers /health; stop it (SIGINT, then kill) afterwards."""
+    process = subprocess.Popen(command, cwd=cwd, env=environment)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process)
