@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -20,12 +21,13 @@ from sqlalchemy.pool import NullPool
 
 from carpool.catalog.models import metadata
 from carpool.data import embedded, migrations
-from carpool.data.engine import Database
+from carpool.data.engine import Database, open_database
 from carpool.data.idempotency import metadata as idempotency_metadata
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.settings import Settings
 from tests import probe_routes
 from tests.helpers import AUTH, TEST_SECRET, create_app
+from tests.websocket_support import AsgiSocket
 
 # Every table of the schema, dependents first: nothing to keep in step by hand.
 TABLE_NAMES = tuple(
@@ -103,11 +105,32 @@ async def client(
     assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
 
 
+@pytest.fixture
+async def socket(app: Any, client: httpx.AsyncClient) -> AsyncIterator[AsgiSocket]:
+    """A WebSocket to the session app, left at the end; `client` then checks the pool is idle."""
+    opened = await AsgiSocket(app).open()
+    yield opened
+    opened.leave()
+    await opened.ended()
+
+
 @pytest.fixture(scope="session")
 async def engine(app: Any, container: Container) -> AsyncEngine:
     """The app's own database (its asyncpg pools, to inspect them)."""
     resolved: Database = container.database()
     return resolved
+
+
+@contextlib.asynccontextmanager
+async def own_database(database_url: str, *, max_size: int) -> AsyncIterator[Database]:
+    """A database (pools) of the test's own, to inspect in isolation; closed afterwards, and
+    nothing may be left checked out."""
+    database = await open_database(database_url, max_size=max_size, acquire_timeout_s=5)
+    try:
+        yield database
+        assert database.checked_out() == 0, "a connection was leaked"
+    finally:
+        await database.close()
 
 
 async def wait_for_idle_pool(engine: Database, timeout: float = 5.0) -> int:

@@ -3,7 +3,6 @@ their outer unit of work."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -138,14 +137,6 @@ async def test_an_outer_only_route_is_a_400_item_however_spelled(
     assert refused["body"]["type"] == "urn:carpool:problem:refused-item"
     assert answer["committed"] is True
     assert await count(admin_engine, "grommets") == 1
-
-
-@pytest.fixture
-async def socket(app: Any, client: httpx.AsyncClient) -> AsyncIterator[AsgiSocket]:
-    opened = await AsgiSocket(app).open()
-    yield opened
-    opened.leave()
-    await opened.ended()
 
 
 @pytest.mark.parametrize("path", NOT_COMPOSABLE_SPELLINGS)

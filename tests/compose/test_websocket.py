@@ -24,15 +24,6 @@ from tests.websocket_support import (
 )
 
 
-@pytest.fixture
-async def socket(app: Any, client: httpx.AsyncClient) -> AsyncIterator[AsgiSocket]:
-    """A socket to the session app; `client` checks its pool is idle afterwards."""
-    opened = await AsgiSocket(app).open()
-    yield opened
-    opened.leave()
-    await opened.ended()
-
-
 async def test_at_the_in_flight_limit_the_server_stops_reading(
     socket: AsgiSocket, container: Any
 ) -> None:

@@ -9,22 +9,18 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.data.engine import Database, open_database
+from carpool.data.engine import Database
 from carpool.data.sql import Connection
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.errors import Conflict
-from tests.conftest import count
+from tests.conftest import count, own_database
 
 
 @pytest.fixture
 async def small_engine(database_url: str) -> AsyncIterator[Database]:
     """A database of the test's own; nothing may be checked out at the end."""
-    database = await open_database(database_url, max_size=2, acquire_timeout_s=5)
-    try:
+    async with own_database(database_url, max_size=2) as database:
         yield database
-        assert database.checked_out() == 0, "a connection was leaked"
-    finally:
-        await database.close()
 
 
 async def _sleep(conn: Connection, seconds: float) -> None:

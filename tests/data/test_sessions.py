@@ -15,21 +15,18 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.data.engine import Database, hands_out_at_once, open_database
+from carpool.data.engine import Database, hands_out_at_once
 from carpool.data.sql import Connection
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.errors import CommitFailed, DatabaseUnavailable
+from tests.conftest import own_database
 
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     """A database of the test's own with ONE connection, so every unit reuses it."""
-    db = await open_database(database_url, max_size=1, acquire_timeout_s=5)
-    try:
+    async with own_database(database_url, max_size=1) as db:
         yield db
-        assert db.checked_out() == 0, "a connection was leaked"
-    finally:
-        await db.close()
 
 
 class Seen:
@@ -222,8 +219,7 @@ async def test_a_checkout_arms_no_timer_exactly_when_an_open_connection_is_next_
     database_url: str,
 ) -> None:
     # `hands_out_at_once` peeks at asyncpg's pool: held here to what acquiring then does.
-    db = await open_database(database_url, max_size=2, acquire_timeout_s=5)
-    try:
+    async with own_database(database_url, max_size=2) as db:
         pool = db.pool_for(read_only=True)
         assert not hands_out_at_once(pool)  # nothing connected yet: acquiring connects
         first = await db.acquire(pool)
@@ -245,6 +241,3 @@ async def test_a_checkout_arms_no_timer_exactly_when_an_open_connection_is_next_
         assert hands_out_at_once(pool)
         await pool.expire_connections()  # open, but of an older generation: reconnects first
         assert not hands_out_at_once(pool)
-        assert db.checked_out() == 0
-    finally:
-        await db.close()

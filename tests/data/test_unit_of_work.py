@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.data.engine import Database, open_database
+from carpool.data.engine import Database
 from carpool.data.sql import Connection
 from carpool.data.unit_of_work import UnitOfWork, UnitOfWorkClosed
 from carpool.errors import CommitFailed
-from tests.conftest import count, wait_for_idle_pool
+from tests.conftest import count, own_database, wait_for_idle_pool
 
 GENERIC_500 = {
     "type": "about:blank",
@@ -221,12 +221,8 @@ async def test_concurrent_requests_each_get_their_own_transaction(
 @pytest.fixture
 async def own_engine(database_url: str) -> AsyncIterator[Database]:
     """A database of the test's own, so its pool can be inspected in isolation."""
-    database = await open_database(database_url, max_size=2, acquire_timeout_s=5)
-    try:
+    async with own_database(database_url, max_size=2) as database:
         yield database
-        assert database.checked_out() == 0
-    finally:
-        await database.close()
 
 
 async def _insert(conn: Connection, name: str) -> None:

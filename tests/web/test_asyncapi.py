@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.helpers import ApiDocument
 from tests.websocket_support import AsgiSocket
@@ -16,14 +14,6 @@ with warnings.catch_warnings():
     # asyncapi3 0.0.2 names model fields "schema", which pydantic warns about at import.
     warnings.simplefilter("ignore", UserWarning)
     from asyncapi3.models.asyncapi import AsyncAPI3
-
-
-@pytest.fixture
-async def socket(app: Any, client: httpx.AsyncClient) -> AsyncIterator[AsgiSocket]:
-    opened = await AsgiSocket(app).open()
-    yield opened
-    opened.leave()
-    await opened.ended()
 
 
 async def asyncapi(client: httpx.AsyncClient) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -34,14 +33,6 @@ async def _widget(client: httpx.AsyncClient, name: str, grommet_id: int) -> tupl
     created = await client.post("/widgets", json=body)
     assert created.status_code == 201
     return created.headers["location"], created.headers["etag"]
-
-
-@pytest.fixture
-async def socket(app: Any, client: httpx.AsyncClient) -> AsyncIterator[AsgiSocket]:
-    opened = await AsgiSocket(app).open()
-    yield opened
-    opened.leave()
-    await opened.ended()
 
 
 # -- ETag and If-None-Match -------------------------------------------------------------------
