@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from asgi_lifespan import LifespanManager
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -199,3 +202,17 @@ class ApiDocument:
                 where,
                 self.errors(schema, response.json()),
             )
+
+
+@contextlib.asynccontextmanager
+async def served(
+    app: Any, *, base_url: str = "http://carpool.test", headers: dict[str, str] | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """`app` started through its ASGI lifespan (as a server runs it) and a client calling it
+    in-process (`headers`: every request's, e.g. `AUTH`); the app is stopped afterwards."""
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url=base_url, headers=headers
+        ) as http:
+            yield http

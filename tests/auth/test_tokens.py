@@ -12,7 +12,6 @@ import httpx
 import jwt
 import pytest
 from aiohttp import web
-from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from dependency_injector import providers
@@ -20,7 +19,7 @@ from dependency_injector import providers
 from carpool.auth.jwks import JwksKeys
 from carpool.auth.tokens import Identifier
 from tests.conftest import make_container
-from tests.helpers import TEST_SECRET, create_app, token
+from tests.helpers import TEST_SECRET, create_app, served, token
 
 
 def claims(**extra: Any) -> dict[str, Any]:
@@ -84,10 +83,8 @@ async def test_a_bad_token_on_a_public_route_is_ignored(client: httpx.AsyncClien
 async def strict_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     container = make_container(database_url, auth_audience="carpool", auth_issuer="https://idp")
     app = create_app(container)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://strict") as http:
-            yield http
+    async with served(app, base_url="http://strict") as http:
+        yield http
 
 
 @pytest.mark.parametrize(
@@ -132,11 +129,9 @@ async def test_a_public_key_verifies_tokens_of_its_algorithm_only(
     good = jwt.encode(claims(), private, algorithm=algorithm)
     # An HS256 token (as in the key-confusion attack): refused, only the key's algorithm counts.
     confused = jwt.encode(claims(), TEST_SECRET, algorithm="HS256")
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://pk") as http:
-            ok = await http.get("/grommets", headers={"authorization": f"Bearer {good}"})
-            refused = await http.get("/grommets", headers={"authorization": f"Bearer {confused}"})
+    async with served(app, base_url="http://pk") as http:
+        ok = await http.get("/grommets", headers={"authorization": f"Bearer {good}"})
+        refused = await http.get("/grommets", headers={"authorization": f"Bearer {confused}"})
     assert ok.status_code == 200, ok.text
     assert refused.status_code == 401
 
@@ -197,22 +192,20 @@ async def test_a_jwks_key_rotation_is_picked_up_without_a_restart(
     app = create_app(container)
     idp.rotate("k1")
     first = idp.sign("k1")
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://jwks") as http:
+    async with served(app, base_url="http://jwks") as http:
 
-            async def status(given: str) -> int:
-                headers = {"authorization": f"Bearer {given}"}
-                return (await http.get("/grommets", headers=headers)).status_code
+        async def status(given: str) -> int:
+            headers = {"authorization": f"Bearer {given}"}
+            return (await http.get("/grommets", headers=headers)).status_code
 
-            assert await status(first) == 200
-            assert await status(idp.sign("k1", sub="bob")) == 200
-            assert idp.fetches == 1, "keys are cached"
-            idp.rotate("k2")
-            assert await status(idp.sign("k2")) == 200, "the new key was fetched"
-            forged = jwt.encode(claims(), rsa_key(), "RS256", headers={"kid": "k2"})
-            assert await status(forged) == 401
-            unknown = jwt.encode(claims(), rsa_key(), "RS256", headers={"kid": "k9"})
-            assert await status(unknown) == 401
-            hs = jwt.encode(claims(), "whatever-secret-of-32-bytes-or-more!", "HS256")
-            assert await status(hs) == 401
+        assert await status(first) == 200
+        assert await status(idp.sign("k1", sub="bob")) == 200
+        assert idp.fetches == 1, "keys are cached"
+        idp.rotate("k2")
+        assert await status(idp.sign("k2")) == 200, "the new key was fetched"
+        forged = jwt.encode(claims(), rsa_key(), "RS256", headers={"kid": "k2"})
+        assert await status(forged) == 401
+        unknown = jwt.encode(claims(), rsa_key(), "RS256", headers={"kid": "k9"})
+        assert await status(unknown) == 401
+        hs = jwt.encode(claims(), "whatever-secret-of-32-bytes-or-more!", "HS256")
+        assert await status(hs) == 401

@@ -16,7 +16,15 @@ from websockets.asyncio.client import connect
 from carpool.data.engine import Database
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.fake_inventory import FakeInventory, fake_inventory
-from tests.helpers import AUTH, assert_problem, create_app, create_grommet, create_widget, hinge
+from tests.helpers import (
+    AUTH,
+    assert_problem,
+    create_app,
+    create_grommet,
+    create_widget,
+    hinge,
+    served,
+)
 from tests.uvicorn_in_process import serving
 
 TIMEOUT_S = 0.5
@@ -132,17 +140,13 @@ async def test_unreachable_inventory_is_a_502_problem(database_url: str) -> None
     # A port nothing listens on: connection refused.
     container = make_container(database_url, inventory_url="http://127.0.0.1:9")
     app = create_app(container)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers=AUTH
-        ) as client:
-            made = await create_widget(
-                client,
-                "lonely",
-                [{"grommet_id": (await create_grommet(client, "M3"))["id"], "quantity": 1}],
-            )
-            response = await client.get(f"/widgets/{made['id']}/availability")
+    async with served(app, base_url="http://t", headers=AUTH) as client:
+        made = await create_widget(
+            client,
+            "lonely",
+            [{"grommet_id": (await create_grommet(client, "M3"))["id"], "quantity": 1}],
+        )
+        response = await client.get(f"/widgets/{made['id']}/availability")
     assert_problem(response, 502, "upstream-failed")
 
 
@@ -228,18 +232,14 @@ async def test_one_client_session_serves_the_worker_and_closes_at_shutdown(
 
     monkeypatch.setattr(aiohttp.ClientSession, "__init__", spy)
     app = create_app(make_container(database_url, inventory_url=inventory.url))
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers=AUTH
-        ) as client:
-            made = await hinge(client, inventory)
-            path = f"/widgets/{made['id']}/availability"
-            for _ in range(3):
-                assert (await client.get(path)).status_code == 200
-            batch = {"requests": [{"path": path}, {"path": path}]}
-            response = await client.post("/batch", json=batch)
-            assert [a["status"] for a in response.json()["responses"]] == [200, 200]
+    async with served(app, base_url="http://t", headers=AUTH) as client:
+        made = await hinge(client, inventory)
+        path = f"/widgets/{made['id']}/availability"
+        for _ in range(3):
+            assert (await client.get(path)).status_code == 200
+        batch = {"requests": [{"path": path}, {"path": path}]}
+        response = await client.post("/batch", json=batch)
+        assert [a["status"] for a in response.json()["responses"]] == [200, 200]
         assert len(made_sessions) == 1
         (session,) = made_sessions
         assert app.ctx.inventory.session is session

@@ -7,11 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import count, make_container
-from tests.helpers import AUTH, assert_problem, create_app, create_grommet, create_widget
+from tests.helpers import AUTH, assert_problem, create_app, create_grommet, create_widget, served
 
 BLANKS = [" ", "   ", "\t", "\n", "\u00a0", "\u3000 \u2003"]
 
@@ -53,14 +52,10 @@ async def test_an_unreachable_inventory_names_no_library_class(database_url: str
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     app = create_app(make_container(database_url, inventory_url=f"http://127.0.0.1:{port}"))
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers=AUTH
-        ) as http:
-            m3 = await create_grommet(http, "M3")
-            made = await create_widget(http, "lonely", [{"grommet_id": m3["id"], "quantity": 1}])
-            response = await http.get(f"/widgets/{made['id']}/availability")
+    async with served(app, base_url="http://t", headers=AUTH) as http:
+        m3 = await create_grommet(http, "M3")
+        made = await create_widget(http, "lonely", [{"grommet_id": m3["id"], "quantity": 1}])
+        response = await http.get(f"/widgets/{made['id']}/availability")
     body = assert_problem(response, 502, "upstream-failed")
     assert body["detail"] == f"The inventory service could not be reached for grommet {m3['id']}."
     assert "Error" not in response.text and "aiohttp" not in response.text

@@ -7,13 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests import probe_routes
 from tests.conftest import TABLE_NAMES, count, make_container, wait_for_idle_pool
-from tests.helpers import AUTH, create_app, grommet_item, seed_catalog
+from tests.helpers import AUTH, create_app, grommet_item, seed_catalog, served
 
 
 async def batch(client: httpx.AsyncClient, envelope: Any) -> httpx.Response:
@@ -374,20 +373,16 @@ async def test_batch_past_the_timeout_is_504_and_rolled_back(
     container = make_container(database_url, batch_timeout_s=0.5)
     app = create_app(container)
     app.blueprint(probe_routes.blueprint)
-    async with LifespanManager(app):
+    async with served(app, base_url="http://t", headers=AUTH) as client:
         engine = container.database()
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers=AUTH
-        ) as client:
-            for slow in ("/_probe/sleep?s=3", "/_probe/nap?s=3"):
-                envelope = {"requests": [grommet_item("kept?"), {"path": slow}]}
-                response = await batch(client, envelope)
-                assert response.status_code == 504
-                assert response.json()["type"] == "urn:carpool:problem:timeout"
-                assert await count(admin_engine, "grommets") == 0
-                assert await wait_for_idle_pool(engine) == 0
-            assert (await batch(client, {"requests": [grommet_item("after")]})).status_code == 200
+        for slow in ("/_probe/sleep?s=3", "/_probe/nap?s=3"):
+            envelope = {"requests": [grommet_item("kept?"), {"path": slow}]}
+            response = await batch(client, envelope)
+            assert response.status_code == 504
+            assert response.json()["type"] == "urn:carpool:problem:timeout"
+            assert await count(admin_engine, "grommets") == 0
+            assert await wait_for_idle_pool(engine) == 0
+        assert (await batch(client, {"requests": [grommet_item("after")]})).status_code == 200
     async with admin_engine.connect() as conn:
         stuck = await conn.execute(
             text("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")
@@ -401,23 +396,19 @@ async def test_a_batch_past_its_time_leaves_none_of_its_items_running(database_u
     container = make_container(database_url, batch_timeout_s=0.5)
     app = create_app(container)
     app.blueprint(probe_routes.blueprint)
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers=AUTH
-        ) as client:
-            slow = ["/_probe/nap?s=20", "/_probe/sleep?s=20", "/_probe/nap?s=20"]
-            started = asyncio.get_running_loop().time()
-            response = await batch(client, {"requests": [{"path": path} for path in slow]})
-            assert response.status_code == 504
-            assert asyncio.get_running_loop().time() - started < 10  # not 20: none was awaited
-            running = [
-                task
-                for task in asyncio.all_tasks()
-                if task.get_coro().__qualname__ == "BatchRun._run"  # type: ignore[union-attr]
-            ]
-            assert running == []
-            assert await wait_for_idle_pool(container.database()) == 0
+    async with served(app, base_url="http://t", headers=AUTH) as client:
+        slow = ["/_probe/nap?s=20", "/_probe/sleep?s=20", "/_probe/nap?s=20"]
+        started = asyncio.get_running_loop().time()
+        response = await batch(client, {"requests": [{"path": path} for path in slow]})
+        assert response.status_code == 504
+        assert asyncio.get_running_loop().time() - started < 10  # not 20: none was awaited
+        running = [
+            task
+            for task in asyncio.all_tasks()
+            if task.get_coro().__qualname__ == "BatchRun._run"  # type: ignore[union-attr]
+        ]
+        assert running == []
+        assert await wait_for_idle_pool(container.database()) == 0
 
 
 async def test_concurrent_batches_never_see_each_others_uncommitted_rows(

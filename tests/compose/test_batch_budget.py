@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import count, make_container
-from tests.helpers import AUTH, create_app
+from tests.helpers import AUTH, create_app, served
 
 BUDGET = 4096
 TOO_LARGE = "urn:carpool:problem:batch-too-large"
@@ -19,10 +18,8 @@ TOO_LARGE = "urn:carpool:problem:batch-too-large"
 @pytest.fixture(scope="module")
 async def http(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(make_container(database_url, batch_max_response_bytes=BUDGET))
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://b", headers=AUTH) as c:
-            yield c
+    async with served(app, base_url="http://b", headers=AUTH) as c:
+        yield c
 
 
 async def fill(http: httpx.AsyncClient, n: int) -> None:

@@ -6,7 +6,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -18,7 +17,7 @@ from carpool.web.endpoints import PUBLIC, Doc, endpoint
 from carpool.web.responses import problem_response
 from tests.catalog.test_coalescing import assert_embedded, queries_of, seed
 from tests.conftest import make_container, wait_for_idle_pool
-from tests.helpers import AUTH, create_app
+from tests.helpers import AUTH, create_app, served
 
 
 async def batch(client: httpx.AsyncClient, envelope: Any) -> tuple[httpx.Response, dict[str, Any]]:
@@ -239,12 +238,8 @@ async def test_a_failed_non_atomic_items_savepoint_leaves_no_stale_cache(
             {"id": "grommet", "path": "/grommets/2"},
         ],
     }
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers=AUTH
-        ) as client:
-            _, answer = await batch(client, envelope)
+    async with served(app, base_url="http://t", headers=AUTH) as client:
+        _, answer = await batch(client, envelope)
         assert await wait_for_idle_pool(container.database()) == 0
     items = by_id(answer)
     assert items["doomed"]["status"] == 409

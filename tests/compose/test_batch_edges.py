@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -18,7 +17,7 @@ from carpool.data.sql import Connection
 from carpool.web.responses import json_response
 from tests import probe_routes
 from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import AUTH, create_app, grommet_item, probe
+from tests.helpers import AUTH, create_app, grommet_item, probe, served
 
 
 async def items(client: httpx.AsyncClient, envelope: Any) -> list[dict[str, Any]]:
@@ -212,13 +211,9 @@ async def edge_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClien
     app = create_app(container)
     app.blueprint(probe_routes.blueprint)
     app.blueprint(edge_routes)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+    async with served(app, base_url="http://edge", headers=AUTH) as http:
         engine = container.database()
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://edge", headers=AUTH
-        ) as http:
-            yield http, engine
+        yield http, engine
 
 
 FAILS = {"path": "/_edge/fails-in-the-database"}

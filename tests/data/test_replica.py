@@ -21,14 +21,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from carpool.data import embedded, migrations
 from carpool.data.engine import Database, asyncpg_dsn
 from carpool.data.unit_of_work import UnitOfWork
 from tests import probe_routes
 from tests.conftest import make_container, wait_for_idle_pool
-from tests.helpers import AUTH, create_app
+from tests.helpers import AUTH, create_app, served
 
 
 @dataclass(frozen=True)
@@ -102,13 +101,9 @@ async def replicated(pair: Pair) -> AsyncIterator[tuple[httpx.AsyncClient, Datab
     container = make_container(pair.primary_url, database_read_url=pair.replica_url)
     app = create_app(container)
     app.blueprint(probe_routes.blueprint)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+    async with served(app, headers=AUTH) as http:
         database: Database = container.database()
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://carpool.test", headers=AUTH
-        ) as http:
-            yield http, database
+        yield http, database
         assert await wait_for_idle_pool(database) == 0, "a connection was leaked"
 
 

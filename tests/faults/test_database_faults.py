@@ -10,13 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data.engine import Database
 from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import AUTH, assert_problem, create_app
+from tests.helpers import AUTH, assert_problem, create_app, served
 from tests.web.test_health import closed_port
 from tests.websocket_support import AsgiSocket
 
@@ -32,12 +31,8 @@ async def app_with(
 
     app: Any = create_app(make_container(database_url, **settings))
     app.blueprint(probe_routes.blueprint)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://carpool.test", headers=AUTH
-        ) as http:
-            yield app, http
+    async with served(app, headers=AUTH) as http:
+        yield app, http
         engine: Database = app.ctx.container.database()
         assert await wait_for_idle_pool(engine) == 0, "a connection was leaked"
 

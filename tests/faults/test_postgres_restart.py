@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -20,7 +19,7 @@ from sqlalchemy.pool import NullPool
 from tests.conftest import make_container
 from tests.faults import tally
 from tests.faults.own_postgres import OwnPostgres, own_postgres
-from tests.helpers import AUTH, create_app, grommet_body
+from tests.helpers import AUTH, create_app, grommet_body, served
 
 CLIENTS = 8
 DOWN_S = 2.0
@@ -36,12 +35,8 @@ async def postgres() -> AsyncIterator[OwnPostgres]:
 @pytest.fixture
 async def http(postgres: OwnPostgres) -> AsyncIterator[httpx.AsyncClient]:
     app: Any = create_app(make_container(postgres.url, db_pool_timeout_s=1.0))
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://carpool.test", headers=AUTH
-        ) as client:
-            yield client
+    async with served(app, headers=AUTH) as client:
+        yield client
 
 
 class Load:

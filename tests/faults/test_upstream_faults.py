@@ -16,7 +16,7 @@ from carpool.data.engine import Database
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.fake_inventory import HUGE_BYTES, FakeInventory, fake_inventory
 from tests.faults import tally
-from tests.helpers import AUTH, assert_problem, create_app, hinge
+from tests.helpers import AUTH, assert_problem, create_app, hinge, served
 
 TIMEOUT_S = 1.0
 MAX_BYTES = 64 * 1024
@@ -122,14 +122,10 @@ async def test_twenty_availability_calls_on_one_connection_answer_200_or_503_bus
         db_pool_timeout_s=0.3,
     )
     app = create_app(container)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://carpool.test", headers=AUTH
-        ) as tight:
-            answers = await asyncio.gather(
-                *(tight.get(f"/widgets/{made['id']}/availability") for _ in range(20))
-            )
+    async with served(app, headers=AUTH) as tight:
+        answers = await asyncio.gather(
+            *(tight.get(f"/widgets/{made['id']}/availability") for _ in range(20))
+        )
         engine: Database = app.ctx.container.database()
         assert await wait_for_idle_pool(engine) == 0
     statuses = Counter(answer.status_code for answer in answers)

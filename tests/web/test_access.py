@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import count, make_container
-from tests.helpers import bearer, create_app, create_grommet, grommet_body, token
+from tests.helpers import bearer, create_app, create_grommet, grommet_body, served, token
 
 READER = bearer("catalog:read", sub="reader")
 WRITER = bearer("catalog:write", sub="writer")
@@ -108,10 +107,8 @@ async def test_an_items_403_rolls_back_an_atomic_batch(
 async def public_reads(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     container = make_container(database_url, auth_anonymous_scopes="catalog:read")
     app = create_app(container)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://open") as http:
-            yield http
+    async with served(app, base_url="http://open") as http:
+        yield http
 
 
 async def test_anonymous_scopes_open_reads_to_callers_without_a_token(
@@ -155,10 +152,8 @@ async def test_the_docs_page_has_a_policy_allowing_only_its_own_origin(
 @pytest.fixture
 async def untimed(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(make_container(database_url, server_timing=False))
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://u") as http:
-            yield http
+    async with served(app, base_url="http://u") as http:
+        yield http
 
 
 async def test_server_timing_can_be_turned_off(untimed: httpx.AsyncClient) -> None:
@@ -185,12 +180,10 @@ async def test_logs_carry_the_callers_sub_never_the_token(
 
 async def test_metrics_scope_protects_metrics_like_any_declared_scope(database_url: str) -> None:
     app = create_app(make_container(database_url, metrics_scope="ops:metrics"))
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://m") as http:
-            anonymous = await http.get("/metrics")
-            catalog_only = await http.get("/metrics", headers=bearer())
-            operator = await http.get("/metrics", headers=bearer("ops:metrics"))
+    async with served(app, base_url="http://m") as http:
+        anonymous = await http.get("/metrics")
+        catalog_only = await http.get("/metrics", headers=bearer())
+        operator = await http.get("/metrics", headers=bearer("ops:metrics"))
     assert anonymous.status_code == 401
     assert catalog_only.status_code == 403
     assert catalog_only.headers["www-authenticate"].endswith('scope="ops:metrics"')

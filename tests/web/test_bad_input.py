@@ -8,12 +8,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data.engine import Database
 from tests.conftest import TABLE_NAMES, count, make_container, wait_for_idle_pool
-from tests.helpers import AUTH, assert_problem, create_app
+from tests.helpers import AUTH, assert_problem, create_app, served
 
 M6 = {"name": "M6", "material": "brass", "diameter_mm": 6}
 SMALL_LIMIT = 2048
@@ -90,13 +89,9 @@ async def small_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClie
     """A second app whose REQUEST_MAX_BYTES is small, and its engine."""
     container = make_container(database_url, request_max_bytes=SMALL_LIMIT)
     application = create_app(container)
-    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
+    async with served(application, base_url="http://small.test", headers=AUTH) as http:
         engine: Database = container.database()
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://small.test", headers=AUTH
-        ) as http:
-            yield http, engine
+        yield http, engine
 
 
 def oversized() -> bytes:

@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from tests.conftest import make_container
-from tests.helpers import AUTH, create_app
+from tests.helpers import AUTH, create_app, served
 
 ALLOWED = "https://app.example"
 
@@ -17,10 +16,8 @@ ALLOWED = "https://app.example"
 @pytest.fixture(scope="module")
 async def http(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(make_container(database_url, allowed_origins=f"{ALLOWED}, http://x.test/"))
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://c", headers=AUTH) as c:
-            yield c
+    async with served(app, base_url="http://c", headers=AUTH) as c:
+        yield c
 
 
 def preflight(origin: str, method: str = "DELETE") -> dict[str, str]:

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sanic import Blueprint
 from sanic.exceptions import SanicException
 from sanic.request import Request
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data.engine import Database
 from tests.conftest import count, make_container, wait_for_idle_pool
-from tests.helpers import AUTH, assert_problem, create_app, probe
+from tests.helpers import AUTH, assert_problem, create_app, probe, served
 from tests.probe_routes import _insert
 
 GENERIC_500 = {
@@ -53,13 +52,9 @@ async def odd_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient
     container = make_container(database_url)
     application = create_app(container)
     application.blueprint(odd)
-    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
+    async with served(application, base_url="http://odd.test", headers=AUTH) as http:
         engine: Database = container.database()
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://odd.test", headers=AUTH
-        ) as http:
-            yield http, engine
+        yield http, engine
 
 
 @pytest.mark.parametrize("kind", ["dict", "str"])

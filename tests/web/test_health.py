@@ -8,26 +8,21 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data import migrations
 from tests.conftest import make_container
-from tests.helpers import AUTH, assert_problem, create_app
+from tests.helpers import AUTH, assert_problem, create_app, served
 
 
 @asynccontextmanager
 async def app_on(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A client of an app of its own on `database_url`, started and stopped around the block."""
     app: Any = create_app(make_container(database_url))
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://carpool.test", headers=AUTH
-        ) as http:
-            yield http
+    async with served(app, headers=AUTH) as http:
+        yield http
 
 
 def closed_port() -> int:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from tests.conftest import make_container
-from tests.helpers import AUTH, create_app
+from tests.helpers import AUTH, create_app, served
 
 
 async def test_a_listener_on_the_request_signal_hears_every_request(database_url: str) -> None:
@@ -19,13 +18,9 @@ async def test_a_listener_on_the_request_signal_hears_every_request(database_url
     async def on_request(request: Any) -> None:
         heard.append(request.path)
 
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://carpool.test", headers=AUTH
-        ) as http:
-            assert (await http.get("/health")).status_code == 200
-            assert (await http.get("/grommets/1")).status_code == 404
+    async with served(app, headers=AUTH) as http:
+        assert (await http.get("/health")).status_code == 200
+        assert (await http.get("/grommets/1")).status_code == 404
     assert heard == ["/health", "/grommets/1"]
 
 
