@@ -14,11 +14,9 @@ from tests.websocket_support import AsgiSocket
 
 
 @pytest.fixture
-async def ws(app: Any, client: httpx.AsyncClient) -> AsyncIterator[AsgiSocket]:
-    socket = await AsgiSocket(app).open()
-    yield socket
-    socket.leave()
-    await socket.ended()
+def ws(socket: AsgiSocket) -> AsgiSocket:
+    """The conftest's socket, by this module's name for it."""
+    return socket
 
 
 async def grommet(client: httpx.AsyncClient, name: str, **fields: Any) -> dict[str, Any]:

@@ -109,3 +109,11 @@ async def _wait_until_serving(server: LiveServer, timeout: float) -> None:
                 pass
             await asyncio.sleep(0.05)
     raise RuntimeError(f"uvicorn did not answer within {timeout} s:\n{server.log()}")
+
+
+@asynccontextmanager
+async def checked_server(app: str, database_url: str) -> AsyncIterator[LiveServer]:
+    """`uvicorn app` on the test database; afterwards its log must hold no traceback."""
+    async with live_server(app, {"DATABASE_URL": database_url}) as live:
+        yield live
+    assert "Traceback" not in live.log(), live.log()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.catalog.seed import seed_demo_rows
 from tests.conftest import count
-from tests.e2e.live_server import LiveServer, live_server
+from tests.e2e.live_server import LiveServer
 from tests.helpers import token
 
 GUIDE = (Path(__file__).resolve().parents[2] / "docs" / "http.md").read_text()
@@ -23,13 +21,6 @@ def _example() -> dict[str, Any]:
     namespace: dict[str, Any] = {}
     exec(compile(code, "docs/http.md", "exec"), namespace)
     return namespace
-
-
-@pytest.fixture(scope="module")
-async def server(database_url: str) -> AsyncIterator[LiveServer]:
-    async with live_server("asgi:app", {"DATABASE_URL": database_url}) as live:
-        yield live
-    assert "Traceback" not in live.log(), live.log()
 
 
 async def test_the_python_example_runs_as_the_guide_says(

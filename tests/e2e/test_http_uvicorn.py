@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator
 
 import httpx
 import orjson
-import pytest
 from websockets.asyncio.client import connect
 
-from tests.e2e.live_server import LiveServer, live_server
+from tests.e2e.live_server import LiveServer
 from tests.helpers import AUTH
-
-
-@pytest.fixture(scope="module")
-async def server(database_url: str) -> AsyncIterator[LiveServer]:
-    async with live_server("asgi:app", {"DATABASE_URL": database_url}) as live:
-        yield live
-    assert "Traceback" not in live.log(), live.log()
 
 
 async def test_uvicorn_sends_the_gzipped_answer_as_it_is(server: LiveServer) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.live_server import LiveServer, live_server
+from tests.e2e.live_server import LiveServer, checked_server
 from tests.helpers import AUTH
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,9 +34,8 @@ if not shutil.which("chromium"):
 
 @pytest.fixture(scope="module")
 async def server(database_url: str) -> AsyncIterator[LiveServer]:
-    async with live_server("tests.e2e.live_page_asgi:app", {"DATABASE_URL": database_url}) as live:
+    async with checked_server("tests.e2e.live_page_asgi:app", database_url) as live:
         yield live
-    assert "Traceback" not in live.log(), live.log()
 
 
 @pytest.fixture

@@ -6,18 +6,16 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 
 from carpool.catalog.seed import seed_demo_rows
-from tests.e2e.live_server import LiveServer, live_server
+from tests.e2e.live_server import LiveServer
 from tests.helpers import AUTH, token
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "live.md"
@@ -36,13 +34,6 @@ def mask(value: Any) -> Any:
     if isinstance(value, list):
         return [mask(v) for v in value]
     return value
-
-
-@pytest.fixture(scope="module")
-async def server(database_url: str) -> AsyncIterator[LiveServer]:
-    async with live_server("asgi:app", {"DATABASE_URL": database_url}) as live:
-        yield live
-    assert "Traceback" not in live.log(), live.log()
 
 
 async def test_the_python_client_prints_what_the_guide_says(server: LiveServer) -> None:

@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import count
-from tests.e2e.live_server import ROOT, LiveServer, live_server
+from tests.e2e.live_server import ROOT, LiveServer, checked_server, live_server
 from tests.helpers import AUTH, create_grommet, create_widget, token
 from tests.websocket_support import lingering_work, slow_write_batch, wait_for_sleeper
 
@@ -30,9 +30,8 @@ APP = "tests.e2e.probe_asgi:app"
 @pytest.fixture(scope="module")
 async def server(database_url: str) -> AsyncIterator[LiveServer]:
     """The app (with probe routes) under uvicorn, default limits."""
-    async with live_server(APP, {"DATABASE_URL": database_url}) as live:
+    async with checked_server(APP, database_url) as live:
         yield live
-    assert "Traceback" not in live.log(), live.log()
 
 
 @pytest.fixture(scope="module")
