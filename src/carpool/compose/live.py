@@ -22,6 +22,7 @@ from typing import Protocol
 from sanic.request import Request
 
 from carpool.compose.dispatch import SubRequest, SubResponse, dispatch_subrequest
+from carpool.compose.live_retry import RerunRetries, transient
 from carpool.data.changes import Change, ChangeListener
 from carpool.data.footprint import Footprint, FootprintIndex, tracking
 from carpool.data.unit_of_work import Work
@@ -96,6 +97,7 @@ class LiveHub:
         *,
         max_total: int,
         round_size: int = 500,
+        retry_notice_after_s: float = 2.0,
     ) -> None:
         self._listener = listener
         self._unit_of_work = unit_of_work
@@ -109,6 +111,8 @@ class LiveHub:
         self._rounds: asyncio.Task[None] | None = None
         self._closing = False
         self.stats = LiveStats()
+        # Re-runs that failed for a passing reason run again, with backoff, until they succeed.
+        self.retries = RerunRetries(self._make_due, notice_after_s=retry_notice_after_s)
         listener.consume(self._changed, self._resume)
 
     @property
@@ -131,6 +135,7 @@ class LiveHub:
         self._index.drop(sub)
         self._due.pop(sub, None)
         self._running.pop(sub, None)
+        self.retries.forget(sub)
 
     async def listen(self) -> None:
         """Make sure committed changes reach this worker (before a first run reads anything)."""
@@ -148,6 +153,7 @@ class LiveHub:
         """Stop re-running (at shutdown, before the database goes away): a round under way
         gets `grace_s` seconds to end and release its unit of work, then is cancelled."""
         self._closing = True
+        self.retries.close()
         self._wake.set()
         task, self._rounds = self._rounds, None
         if task is None:
@@ -178,6 +184,11 @@ class LiveHub:
             # A failed run (the database away) read less than the answer depends on.
             sub.footprint = footprint
             self._index.put(sub, footprint)
+        if sub.digest is not None and transient(answer.status):  # a re-run that failed
+            if not self.retries.failed(sub):
+                return  # retried soon; the last answer stands until then
+        else:
+            self.retries.succeeded(sub)
         sub.receiver.answered(sub, answer)
         if not sub.ended and (missed is None or sub.touched_by(missed)):
             self._make_due(sub)
@@ -229,5 +240,8 @@ class LiveHub:
                     if isinstance(outcome, Exception):
                         log.error("a subscription's run failed", exc_info=outcome)
                 self.stats.queries += scope.work.stats.queries
-        except Exception:  # the database is away: the listener's reconnection re-runs them
+        except Exception:  # the database is away: run them again, with backoff
             log.exception("re-running %d subscriptions failed", len(subs))
+            for sub in subs:
+                if not sub.ended:
+                    self.retries.failed(sub)

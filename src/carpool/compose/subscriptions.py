@@ -23,6 +23,7 @@ from carpool.compose.dispatch import SubResponse, capture
 from carpool.compose.encoding import encode_item
 from carpool.compose.frames import BadFrame, FrameId, TypedFrame
 from carpool.compose.live import LiveHub, Subscription
+from carpool.compose.live_retry import transient
 from carpool.compose.multiplex import AsgiWebSocket, SocketClosed
 from carpool.web.conditional import etag_of
 from carpool.web.inputs import field_errors
@@ -116,8 +117,9 @@ class LiveSocket:
     def answered(self, sub: Subscription, answer: SubResponse) -> None:
         """A run's answer: queued if it differs from the last one sent; may end the subscription."""
         first = sub.digest is None
-        if not first and answer.status >= 500:
-            return  # a passing failure (the database away): the last answer stands
+        if not first and answer.status >= 500 and not transient(answer.status):
+            return  # a bug on a re-run: the last answer stands (passing failures are the
+            # hub's to retry; it hands one over only to tell the client it lasts)
         etag = answer.headers.setdefault("etag", etag_of(answer.body))
         digest = hashlib.blake2b(str(answer.status).encode() + etag.encode()).digest()
         if digest == sub.digest:
