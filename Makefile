@@ -70,3 +70,15 @@ bench: $(STAMP) wrk
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+## The platform's PostgreSQL (built with SSL), PgBouncer and nginx, for the topology tests
+## (tests/topology: TLS, PgBouncer, two instances behind a proxy); they skip, saying why,
+## without them.
+TOPOLOGY_PACKAGES := postgresql pgbouncer nginx
+.PHONY: topology-packages cluster
+topology-packages:
+	@{ ls /usr/lib/postgresql/*/bin/postgres && command -v pgbouncer && command -v nginx; } \
+		>/dev/null 2>&1 || flock /tmp/apt.lock sh -c \
+		'apt-get update -q && apt-get install -y -q $(TOPOLOGY_PACKAGES)' >/dev/null 2>&1 || \
+		echo "$(TOPOLOGY_PACKAGES) could not be installed: the topology tests will be skipped"
+test: topology-packages

@@ -6,11 +6,11 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import pool, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from carpool.catalog.models import metadata as catalog_metadata
+from carpool.data.engine import sqlalchemy_engine
 from carpool.data.idempotency import metadata as idempotency_metadata
 from carpool.settings import load_settings
 
@@ -44,7 +44,7 @@ def _migrate(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_async_engine(_url(), poolclass=pool.NullPool)
+    engine = sqlalchemy_engine(_url())  # the whole URL: sslmode and the rest
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_migrate)

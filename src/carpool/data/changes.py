@@ -18,7 +18,8 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy.engine import make_url
+
+from carpool.data.engine import asyncpg_dsn
 
 log = logging.getLogger("carpool.changes")
 CHANNEL = "carpool_changes"
@@ -160,20 +161,14 @@ class ChangeListener:
 
 
 def connect_kwargs(database_url: str) -> dict[str, Any]:
-    """asyncpg.connect() arguments for a SQLAlchemy `postgresql+asyncpg://` URL."""
-    url = make_url(database_url)
-    kwargs: dict[str, Any] = {
+    """asyncpg.connect() arguments for a SQLAlchemy `postgresql+asyncpg://` URL: the whole
+    URL as a DSN, so that libpq's query parameters (`sslmode`, `sslrootcert`, `host`, ...)
+    mean what they mean to the pools."""
+    return {
+        "dsn": asyncpg_dsn(database_url),
         # Tells operators, in pg_stat_activity, what this session is.
         "server_settings": {"application_name": "carpool-listen"},
-        "user": url.username,
-        "password": url.password,
-        "host": url.host,
-        "port": url.port,
-        "database": url.database,
     }
-    for name, value in url.query.items():
-        kwargs[name] = value if isinstance(value, str) else value[-1]
-    return {key: value for key, value in kwargs.items() if value is not None}
 
 
 async def listener_resource(database_url: str) -> AsyncIterator[ChangeListener]:

@@ -6,10 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from carpool.data.sql import QueryStats, StatementTracer
 
-__all__ = ["Database", "QueryStats", "asyncpg_dsn", "open_database", "pools_resource"]
+__all__ = [
+    "Database",
+    "QueryStats",
+    "asyncpg_dsn",
+    "open_database",
+    "pools_resource",
+    "sqlalchemy_engine",
+]
 
 # Every session starts read-only: a statement outside a transaction the unit of work opened
 # READ WRITE cannot write. Sent in the startup packet, so it costs no round trip.
@@ -20,6 +29,19 @@ def asyncpg_dsn(url: str) -> str:
     """A SQLAlchemy `postgresql+asyncpg://` URL spelled for asyncpg (`postgresql://`)."""
     scheme, rest = url.split("://", 1)
     return "postgresql://" + rest if scheme.startswith("postgres") else url
+
+
+def sqlalchemy_engine(url: str) -> AsyncEngine:
+    """A SQLAlchemy engine (no pool: migrations, seeding, tests) whose connections honour
+    the whole URL, its query included (`sslmode`, `sslrootcert`, `host` of a socket, ...).
+
+    SQLAlchemy's asyncpg dialect hands the URL's query items to `asyncpg.connect()` as
+    keywords, which refuses libpq's (`sslmode`); asyncpg reads them from a DSN.
+    """
+    dsn = asyncpg_dsn(url)
+    return create_async_engine(
+        "postgresql+asyncpg://", poolclass=NullPool, async_creator=lambda: asyncpg.connect(dsn)
+    )
 
 
 async def _keep_clean_connection(conn: asyncpg.Connection) -> None:
