@@ -85,9 +85,17 @@ class Container(containers.DeclarativeContainer):
 
     # RATE_LIMIT per caller (None: no limit), kept in memory or in Redis.
     rate_limits = providers.Singleton(
-        lambda rate, url: RateLimits(rate, url) if rate else None,
-        settings.provided.rate_limit,
-        settings.provided.rate_limit_storage_url,
+        lambda settings: (
+            RateLimits(
+                settings.rate_limit,
+                settings.rate_limit_storage_url,
+                on_storage_error=settings.rate_limit_on_storage_error,
+                storage_timeout_s=settings.rate_limit_storage_timeout_s,
+            )
+            if settings.rate_limit
+            else None
+        ),
+        settings,
     )
 
     inventory = providers.Factory(

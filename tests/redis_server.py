@@ -22,6 +22,13 @@ def _free_port() -> int:
 @contextmanager
 def redis_server() -> Iterator[str]:
     """A fresh redis-server, in memory only; its `redis://` URL until the block ends."""
+    with redis_process() as (url, _process):
+        yield url
+
+
+@contextmanager
+def redis_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`redis_server()` with its process (to stop, freeze or kill it)."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="carpool-redis-") as workdir:
         command = [REDIS_SERVER_PATH, "--port", str(port), "--bind", "127.0.0.1"]
@@ -29,9 +36,9 @@ def redis_server() -> Iterator[str]:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
             _wait_for(port, process)
-            yield f"redis://127.0.0.1:{port}/0"
+            yield f"redis://127.0.0.1:{port}/0", process
         finally:
-            process.terminate()
+            process.kill()  # also a frozen (SIGSTOPped) one
             process.wait(timeout=10)
 
 

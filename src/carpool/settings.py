@@ -133,6 +133,15 @@ class Settings(BaseSettings):
     batch_max_response_bytes: int = Field(default=8 * 1_048_576, ge=1024, le=1 << 40)
     ws_max_connections_per_caller: int = Field(default=16, ge=1, le=100_000)
     server_timing: bool = Field(default=True, description="false: no Server-Timing header.")
+    # -- dependencies failing (docs/faults.md) --
+    rate_limit_on_storage_error: Literal["allow", "refuse"] = Field(
+        default="allow",
+        description="When Redis cannot be reached: allow (each worker counts its own budget"
+        " meanwhile, WARNING) or refuse (503 + Retry-After).",
+    )
+    rate_limit_storage_timeout_s: float = Field(
+        default=0.5, gt=0, le=60, description="Longest wait for the rate-limit storage."
+    )
 
     @field_validator("database_url", "database_read_url", "database_listen_url")
     @classmethod

@@ -84,3 +84,23 @@ async def test_probes_are_refused_as_batch_items(client: httpx.AsyncClient) -> N
     response = await client.post("/batch", json={"load": ["/health", "/ready", "//ready/"]})
     assert response.status_code == 200
     assert [item["status"] for item in response.json()["responses"]] == [400, 400, 400]
+
+
+async def test_ready_is_degraded_not_503_when_only_the_replica_is_down(database_url: str) -> None:
+    down = make_url(database_url).set(host="127.0.0.1", port=closed_port())
+    replica = down.render_as_string(hide_password=False)
+    app: Any = create_app(make_container(database_url, database_read_url=replica))
+    async with served(app, headers=AUTH) as http:
+        ready = await http.get("/ready")
+        written = await http.post(
+            "/grommets", json={"name": "r", "material": "brass", "diameter_mm": 1}
+        )
+        read = await http.get("/grommets")
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {
+        "status": "degraded",
+        "revision": migrations.head_revision(database_url),
+        "unavailable": ["replica"],
+    }
+    assert written.status_code == 201, "writes go to the primary"
+    assert_problem(read, 503, "database-unavailable")  # reads were the replica's

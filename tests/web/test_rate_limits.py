@@ -3,6 +3,7 @@ budgets kept in memory or shared through a real Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -104,3 +105,76 @@ async def test_callers_without_a_token_are_limited_by_their_address(limited: Any
     async with httpx.AsyncClient(transport=other, base_url="http://anon") as neighbour:
         assert (await neighbour.get("/grommets")).status_code == 401
     assert statuses == [401] * BUDGET + [429], "guessing tokens costs budget too"
+
+
+# -- the shared storage away: RATE_LIMIT_ON_STORAGE_ERROR ------------------------------------
+
+
+async def _every_way(app: Any, http: httpx.AsyncClient) -> dict[str, tuple[int, str | None]]:
+    """The status (and Retry-After) of a single GET, a batch and a frame."""
+    single = await http.get("/grommets")
+    batch = await http.post("/batch", json={"load": ["/grommets", "/widgets"]})
+    socket = await AsgiSocket(app).open()
+    socket.send({"id": "f", "path": "/grommets"})
+    frame = await socket.answer()
+    socket.leave()
+    await socket.ended()
+    return {
+        "single": (single.status_code, single.headers.get("retry-after")),
+        "batch": (batch.status_code, batch.headers.get("retry-after")),
+        "frame": (frame["status"], frame.get("headers", {}).get("retry-after")),
+    }
+
+
+def _storage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "carpool.rate_limits"]
+
+
+@pytest.mark.parametrize("policy", ["allow", "refuse"])
+@pytest.mark.parametrize("fault", ["stopped", "frozen"])
+async def test_redis_away_answers_the_documented_policy_never_a_500(
+    database_url: str, caplog: pytest.LogCaptureFixture, policy: str, fault: str
+) -> None:
+    import os
+    import signal
+    import time
+
+    from tests.helpers import AUTH, served
+    from tests.redis_server import redis_process
+
+    caplog.set_level("WARNING", logger="carpool.rate_limits")
+    with redis_process() as (url, redis):
+        settings = {
+            "rate_limit": "1000/minute",
+            "rate_limit_storage_url": url,
+            "rate_limit_on_storage_error": policy,
+        }
+        app = create_app(make_container(database_url, **settings))
+        async with served(app, headers=AUTH) as http:
+            assert (await http.get("/ready")).json()["status"] == "ready"
+            assert set(await _every_way(app, http)) and not _storage_lines(caplog)
+            if fault == "frozen":
+                os.kill(redis.pid, signal.SIGSTOP)
+            else:
+                redis.kill()
+                redis.wait()
+            started = time.monotonic()
+            answers = [await _every_way(app, http) for _ in range(5)]
+            took = time.monotonic() - started
+            ready = await http.get("/ready")
+            if fault == "frozen":
+                os.kill(redis.pid, signal.SIGCONT)
+                await asyncio.sleep(1.1)  # the storage is tried again once a second
+                assert (await http.get("/grommets")).status_code == 200
+                assert (await http.get("/ready")).json()["status"] == "ready"
+    expected = (200, None) if policy == "allow" else (503, "1")
+    assert all(way == expected for answer in answers for way in answer.values()), answers
+    # 15 calls; a frozen Redis costs its 0.5 s timeout about once a second, not per call.
+    assert took < 15 * 0.5, took
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["unavailable"] == ["rate-limit storage"]
+    lines = _storage_lines(caplog)
+    assert len([line for line in lines if "unreachable" in line]) == 1, lines
+    if fault == "frozen":
+        assert any("reachable again" in line for line in lines), lines

@@ -348,6 +348,11 @@ class Work:
         if not self._unit.has_connection:
             self._unit.read_only = True
 
+    def read_on_primary(self) -> None:
+        """Read on the primary even with a replica; only before the first statement."""
+        if not self._unit.has_connection:
+            self._unit.on_primary = True
+
     def roll_back_at_end(self) -> None:
         """Whatever the answer, the owner rolls back instead of committing."""
         self._unit._roll_back_only = True

@@ -21,7 +21,7 @@ from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 from sanic_routing import Route
 
-from carpool.errors import PreconditionFailed
+from carpool.errors import PreconditionFailed, Unavailable
 from carpool.web import conditional
 from carpool.web.access import AUTHENTICATED as AUTHENTICATED
 from carpool.web.access import charge, identity_of, refusal, stamp, too_many
@@ -185,7 +185,10 @@ async def call_endpoint(
         if identity is None:
             identity = await identity_of(request)
         if declared.scope != AUTHENTICATED and not getattr(ctx, "charged", False):
-            verdict = await charge(request, identity)
+            try:
+                verdict = await charge(request, identity)
+            except Unavailable as exc:  # the shared budget cannot be read (RATE_LIMIT_ON_...)
+                return problem_for(exc)
             if verdict is not None and not verdict.allowed:
                 return too_many(verdict)
         refused = refusal(identity, declared.scope)
