@@ -8,7 +8,7 @@ from carpool.auth import setup as auth_setup
 from carpool.auth.rate_limits import RateLimits
 from carpool.catalog.seed import seed_demo_rows
 from carpool.data import changes, embedded
-from carpool.data.engine import Database, pools_resource
+from carpool.data.engine import Database, SessionPolicy, pools_resource
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.observability.tracing import tracer_provider_resource
 from carpool.settings import load_settings
@@ -36,6 +36,11 @@ class Container(containers.DeclarativeContainer):
         Database,
         acquire_timeout_s=settings.provided.db_pool_timeout_s,
         statement_cache_size=settings.provided.db_statement_cache_size,
+        session=providers.Factory(
+            SessionPolicy,
+            statement_timeout_s=settings.provided.db_statement_timeout_s,
+            defaults=settings.provided.db_session_defaults,
+        ),
     )
 
     # Its asyncpg pools: the primary's, and the replica's when DATABASE_READ_URL is set.

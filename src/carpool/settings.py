@@ -134,6 +134,18 @@ class Settings(BaseSettings):
     ws_max_connections_per_caller: int = Field(default=16, ge=1, le=100_000)
     server_timing: bool = Field(default=True, description="false: no Server-Timing header.")
     # -- dependencies failing (docs/faults.md) --
+    db_statement_timeout_s: float | None = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="A statement's deadline: the server's statement_timeout and lock_timeout;"
+        " the client gives up 1 s later (a frozen server); 503 past it.",
+    )
+    db_session_defaults: Literal["startup", "role"] = Field(
+        default="startup",
+        description="startup: read-only sessions and the deadline sent as startup parameters;"
+        " role: the database role carries them (PgBouncer < 1.20), checked per connection.",
+    )
     rate_limit_on_storage_error: Literal["allow", "refuse"] = Field(
         default="allow",
         description="When Redis cannot be reached: allow (each worker counts its own budget"

@@ -150,3 +150,70 @@ async def test_one_log_line_per_fault(
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert "DatabaseUnavailable" in warnings[0].getMessage()
+
+
+# -- a frozen database (SIGSTOP: what a partition looks like): DB_STATEMENT_TIMEOUT_S ---------
+
+
+def _freeze(postmaster_pid: int, sig: int) -> None:
+    """Send `sig` to the server and every backend it forked."""
+    import os
+
+    import psutil
+
+    server = psutil.Process(postmaster_pid)
+    for process in [server, *server.children(recursive=True)]:
+        os.kill(process.pid, sig)
+
+
+async def test_a_frozen_database_answers_503_unavailable_within_the_deadline_and_keeps_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import signal
+    import time
+
+    from tests.faults import tally
+    from tests.faults.own_postgres import own_postgres
+
+    deadline_s = 1.0  # the client gives up 1 s after the server's own deadline
+    caplog.set_level(logging.WARNING, logger="carpool.data")
+    async with own_postgres() as server:
+        pid = int((server.server.pgdata / "postmaster.pid").read_text().split()[0])
+        settings = {"db_statement_timeout_s": deadline_s, "db_pool_timeout_s": 1.0}
+        async with app_with(server.url, **settings) as (app, http):
+            assert (await http.post("/grommets", json=GROMMET)).status_code == 201
+            socket = await AsgiSocket(app).open()
+            _freeze(pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                single = await http.get("/grommets/1")
+                read_s = time.monotonic() - started
+                started = time.monotonic()
+                socket.send({"id": "w", "method": "POST", "path": "/grommets", "body": GROMMET})
+                frame = await socket.answer()
+                frame_s = time.monotonic() - started
+                started = time.monotonic()
+                batch = await http.post("/batch", json={"load": ["/grommets", "/widgets"]})
+                batch_s = time.monotonic() - started
+            finally:
+                _freeze(pid, signal.SIGCONT)
+            socket.leave()
+            await socket.ended()
+            for _ in range(100):  # back once the server runs again
+                if (await http.get("/grommets")).status_code == 200:
+                    break
+                await asyncio.sleep(0.05)
+            kept = (await http.get("/grommets")).json()["items"]
+    assert_problem(single, 503, "database-unavailable")
+    assert frame["status"] == 503 and frame["body"]["type"].endswith("database-unavailable")
+    assert [item["status"] for item in batch.json()["responses"]] == [503, 503]
+    # Within the deadline (2 s each: the statement's, or the pool's for a new connection),
+    # with room for a loaded machine; before, a frame waited as long as the freeze lasted.
+    assert max(read_s, frame_s, batch_s) < 2 * (deadline_s + 1) + 2, (read_s, frame_s, batch_s)
+    assert [g["name"] for g in kept] == ["M6"], "the frozen write was not kept"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "carpool.data"]
+    assert len(warnings) >= 3, warnings
+    assert not [r for r in caplog.records if r.exc_info]
+    tally.record(
+        frozen_calls=3, frozen_503=3, frozen_slowest_s=round(max(read_s, frame_s, batch_s), 2)
+    )

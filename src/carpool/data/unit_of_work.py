@@ -38,6 +38,8 @@ _CONNECTION_ERRORS = (
 _CONFLICT_SQLSTATE_PREFIXES = ("23", "40")
 # Class 40 (transaction rollback: deadlock, serialization failure) raised by a statement.
 _LOST_RACE_SQLSTATE_PREFIX = "40"
+# statement_timeout (57014, query_canceled) and lock_timeout (55P03) fired: DB_STATEMENT_TIMEOUT_S.
+_DEADLINE_SQLSTATES = ("57014", "55P03")
 
 
 class UnitOfWorkClosed(RuntimeError):
@@ -139,6 +141,9 @@ class UnitOfWork:
                         "This request lost a race with another transaction (deadlock or"
                         " serialization failure); nothing it wrote was kept. Retry it."
                     ) from exc
+                if _sqlstate(exc) in _DEADLINE_SQLSTATES:
+                    faults.log.warning("statement past its deadline (%s)", exc)
+                    raise _past_deadline() from exc
                 self._raise_if_gone(exc)
                 raise
             except (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError) as exc:
@@ -166,6 +171,8 @@ class UnitOfWork:
             fault = _broke_off()
         if fault is not None:
             self._broken = True
+            # One line per fault, no traceback: expected, not a bug (docs/faults.md).
+            faults.log.warning("%s (%s: %s)", type(fault).__name__, type(exc).__name__, exc)
             raise fault from exc
 
     def loader(self, name: str, make: Callable[[UnitOfWork], L]) -> L:
@@ -411,6 +418,13 @@ def _terminate(raw: asyncpg.Connection) -> None:
     # A connection that closed itself is already detached from the pool: nothing to do.
     with contextlib.suppress(asyncpg.InterfaceError):
         raw.terminate()
+
+
+def _past_deadline() -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        "The database did not answer within the statement deadline (DB_STATEMENT_TIMEOUT_S);"
+        " nothing was done. Retry after the delay in Retry-After."
+    )
 
 
 def _lost_before_commit() -> DatabaseUnavailable:
