@@ -27,7 +27,7 @@ from carpool.compose.websocket import websocket_routes
 from carpool.data.faults import pool_figures
 from carpool.observability import logs, metrics, tracing
 from carpool.settings import Settings
-from carpool.web import health, middleware
+from carpool.web import health, middleware, shutdown
 from carpool.web.cors import CorsPolicy
 from carpool.web.errors import ProblemErrorHandler
 from carpool.web.front_door import CallerSockets, FrontDoor
@@ -81,8 +81,17 @@ class CarpoolApp(Sanic[Any, Any]):
         if door is None or scope["type"] == "lifespan":
             await super().__call__(scope, receive, send)  # type: ignore[no-untyped-call]
             return
-        serve = self._serve_http if scope["type"] == "http" else super().__call__
-        await door(scope, receive, send, serve)
+        if scope["type"] != "http":
+            await door(scope, receive, send, super().__call__)
+            return
+        try:
+            await door(scope, receive, send, self._serve_http)
+        except asyncio.CancelledError:
+            # Only the server cancels a call this far out (a client that leaves is handled
+            # inside, web/disconnect.py): uvicorn's graceful-shutdown timeout. The call has
+            # rolled back; answer so rather than let uvicorn send its plain-text 500.
+            if not await shutdown.answer_cut_call(send):
+                raise
 
     async def _serve_http(self, scope: Any, receive: Any, send: Any) -> None:
         """What Sanic's `__call__` does for an HTTP request, then the cycles it leaves broken.

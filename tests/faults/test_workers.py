@@ -164,5 +164,11 @@ async def test_sigterm_lets_short_batches_finish_and_rolls_back_long_ones(
     assert finished[:3] == [True] * 3, answers[:3]
     assert all(rows.get(f"b{n}") == 2 for n in range(3)), rows
     assert all(f"b{n}" not in rows for n in range(3, 6)), "past the grace: rolled back"
+    for cut in answers[3:]:  # carpool's own answer, not uvicorn's plain-text 500
+        assert isinstance(cut, httpx.Response), cut
+        assert cut.status_code == 503, cut.text
+        assert cut.headers["content-type"] == "application/problem+json"
+        assert cut.json()["type"] == "urn:carpool:problem:shutting-down"
+        assert cut.headers["retry-after"] == "1"
     assert half_written == 0
     assert stopped_in < grace_s + 5
