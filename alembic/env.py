@@ -39,6 +39,8 @@ def _migrate(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        # A role whose sessions are read-only by default (DB_SESSION_DEFAULTS=role) migrates.
+        connection.execute(text("SET TRANSACTION READ WRITE"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         context.run_migrations()
 

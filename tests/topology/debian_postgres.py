@@ -117,7 +117,7 @@ class DebianPostgres:
         return int((self.data / "postmaster.pid").read_text().split()[0])
 
 
-def _as_server_user(command: list[str]) -> list[str]:
+def as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", RUN_AS, "--", *command] if os.geteuid() == 0 else command
 
 
@@ -148,7 +148,7 @@ def debian_postgres(*, tls: bool, hba: str | None = None) -> Iterator[tuple[Debi
                 shutil.chown(path, RUN_AS)
         tls_files.key.chmod(0o600)
         run = lambda *cmd: subprocess.run(  # noqa: E731
-            _as_server_user([str(c) for c in cmd]), check=True, capture_output=True, timeout=60
+            as_server_user([str(c) for c in cmd]), check=True, capture_output=True, timeout=60
         )
         run(bin_dir / "initdb", "-D", data, "-U", "carpool", "--auth=trust", "-E", "UTF8")
         lines = hba or (
@@ -183,7 +183,7 @@ def debian_postgres(*, tls: bool, hba: str | None = None) -> Iterator[tuple[Debi
             yield server, tls_files
         finally:
             subprocess.run(
-                _as_server_user(
+                as_server_user(
                     [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
                 ),
                 capture_output=True,
