@@ -82,3 +82,8 @@ topology-packages:
 		'apt-get update -q && apt-get install -y -q $(TOPOLOGY_PACKAGES)' >/dev/null 2>&1 || \
 		echo "$(TOPOLOGY_PACKAGES) could not be installed: the topology tests will be skipped"
 test: topology-packages
+
+## A local topology as several machines would run it (docs/deployment.md): nginx, two
+## carpool instances, PgBouncer, a PostgreSQL primary and replica, Redis; Ctrl-C stops it.
+cluster: $(STAMP) topology-packages
+	$(BIN)/python -m cluster

@@ -11,6 +11,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+from cluster.pgbouncer import PgBouncer, pgbouncer
+from cluster.postgres import DebianPostgres, app_role_sql, debian_postgres
 
 from carpool.data import migrations
 from carpool.data.engine import asyncpg_dsn
@@ -18,26 +20,16 @@ from carpool.data.sql import Connection
 from carpool.data.unit_of_work import UnitOfWork
 from tests.conftest import make_container
 from tests.helpers import AUTH, create_app, grommet_body, grommet_item, served
-from tests.topology.debian_postgres import DebianPostgres, debian_postgres
-from tests.topology.pgbouncer import PgBouncer, pgbouncer
+from tests.topology.skips import unless_missing
 from tests.websocket_support import AsgiSocket
 
 APP_ROLE = "carpool_app"
-# What the operator runs once (docs/deployment.md): a login whose sessions are read-only
-# and bounded by default, carried by the role instead of startup parameters.
-ROLE_SETUP = f"""
-CREATE ROLE {APP_ROLE} LOGIN;
-ALTER ROLE {APP_ROLE} SET default_transaction_read_only = on;
-ALTER ROLE {APP_ROLE} SET statement_timeout = '15s';
-ALTER ROLE {APP_ROLE} SET lock_timeout = '15s';
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE};
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE};
-"""
+ROLE_SETUP = app_role_sql(APP_ROLE)
 
 
 @pytest.fixture(scope="module")
 def topology() -> Iterator[tuple[DebianPostgres, PgBouncer]]:
-    with debian_postgres(tls=False) as (server, _):
+    with unless_missing(), debian_postgres(tls=False) as (server, _):
         migrations.upgrade_sync(server.url())
 
         async def setup() -> None:
@@ -48,7 +40,10 @@ def topology() -> Iterator[tuple[DebianPostgres, PgBouncer]]:
                 await conn.close()
 
         asyncio.run(setup())
-        with pgbouncer(host="127.0.0.1", port=server.port, users=["carpool", APP_ROLE]) as bouncer:
+        with (
+            unless_missing(),
+            pgbouncer(host="127.0.0.1", port=server.port, users=["carpool", APP_ROLE]) as bouncer,
+        ):
             yield server, bouncer
 
 

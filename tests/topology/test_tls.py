@@ -11,18 +11,19 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from cluster.postgres import DebianPostgres, Tls, debian_postgres, make_tls
 
 from carpool.data import migrations
 from carpool.data.engine import asyncpg_dsn
 from tests.conftest import make_container
 from tests.helpers import AUTH, create_app, grommet_body, served
-from tests.topology.debian_postgres import DebianPostgres, Tls, debian_postgres, make_tls
+from tests.topology.skips import unless_missing
 from tests.websocket_support import AsgiSocket
 
 
 @pytest.fixture(scope="module")
 def tls_server() -> Iterator[tuple[DebianPostgres, Tls]]:
-    with debian_postgres(tls=True) as (server, tls):
+    with unless_missing(), debian_postgres(tls=True) as (server, tls):
         migrations.upgrade_sync(server.url("sslmode=require"))
         yield server, tls
 

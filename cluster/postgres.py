@@ -1,8 +1,9 @@
-"""A PostgreSQL server from Debian's packages (built with SSL, unlike pgserver's), on 127.0.0.1.
+"""PostgreSQL servers from Debian's packages (built with SSL, unlike pgserver's), on 127.0.0.1:
+a primary (TLS optional) and streaming replicas of it.
 
-pgserver's binaries are built without OpenSSL, so the TLS tests need the platform's
-PostgreSQL (`make test` installs the `postgresql` package when it is missing). The server
-runs as the `postgres` system user when the tests run as root (PostgreSQL refuses root).
+pgserver's binaries are built without OpenSSL, so the TLS tests and the local cluster use the
+platform's PostgreSQL (`make test` installs the `postgresql` package when it is missing). The
+servers run as the `postgres` system user when started as root (PostgreSQL refuses root).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -121,15 +121,19 @@ def as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", RUN_AS, "--", *command] if os.geteuid() == 0 else command
 
 
+class Missing(RuntimeError):
+    """A package the topology needs is not installed (the message says which)."""
+
+
 def _require_binaries() -> Path:
     found = postgres_bin()
     if found is None:
-        pytest.skip("Debian's PostgreSQL is not installed (apt-get install postgresql)")
+        raise Missing("Debian's PostgreSQL is not installed (apt-get install postgresql)")
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(RUN_AS)
         except KeyError:
-            pytest.skip(f"running as root and there is no {RUN_AS!r} user to run PostgreSQL")
+            raise Missing(f"running as root, and no {RUN_AS!r} user to run servers") from None
     return found
 
 
@@ -156,7 +160,7 @@ def debian_postgres(*, tls: bool, hba: str | None = None) -> Iterator[tuple[Debi
             + (
                 "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n"
                 if tls
-                else "host all all 127.0.0.1/32 trust\n"
+                else "host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n"
             )
         )
         (data / "pg_hba.conf").write_text(lines)
@@ -189,3 +193,48 @@ def debian_postgres(*, tls: bool, hba: str | None = None) -> Iterator[tuple[Debi
                 capture_output=True,
                 timeout=60,
             )
+
+
+@contextmanager
+def replica_of(primary: DebianPostgres) -> Iterator[DebianPostgres]:
+    """A hot standby streaming from `primary` (pg_basebackup), on a port of its own; stopped
+    and deleted when the block ends."""
+    bin_dir = primary.bin
+    with tempfile.TemporaryDirectory(prefix="carpool-debian-replica-") as tmp:
+        root = Path(tmp)
+        if os.geteuid() == 0:
+            shutil.chown(root, RUN_AS)
+        data = root / "data"
+        run = lambda *cmd: subprocess.run(  # noqa: E731
+            as_server_user([str(c) for c in cmd]), check=True, capture_output=True, timeout=120
+        )
+        source = ["-h", "127.0.0.1", "-p", primary.port, "-U", "carpool"]
+        run(bin_dir / "pg_basebackup", "-D", data, *source, "-R", "-X", "stream", "-c", "fast")
+        port = free_port()
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write(f"port={port}\nunix_socket_directories='{root}'\nhot_standby=on\n")
+        run(bin_dir / "pg_ctl", "-D", data, "-l", root / "log", "-w", "-t", "60", "start")
+        try:
+            yield DebianPostgres(port, data, bin_dir)
+        finally:
+            subprocess.run(
+                as_server_user(
+                    [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+                ),
+                capture_output=True,
+                timeout=60,
+            )
+
+
+def app_role_sql(role: str, *, statement_timeout: str = "15s") -> str:
+    """What an operator runs once, as the owner, for a login whose sessions are read-only and
+    bounded by default: the role carries the defaults (DB_SESSION_DEFAULTS=role), not the
+    startup parameters a transaction-pooling PgBouncer refuses (docs/deployment.md)."""
+    return f"""
+CREATE ROLE {role} LOGIN;
+ALTER ROLE {role} SET default_transaction_read_only = on;
+ALTER ROLE {role} SET statement_timeout = '{statement_timeout}';
+ALTER ROLE {role} SET lock_timeout = '{statement_timeout}';
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};
+"""

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from tests.topology.debian_postgres import RUN_AS, as_server_user, free_port
+from cluster.postgres import RUN_AS, Missing, as_server_user, free_port
+from cluster.processes import wait_for_port
 
 
 @dataclass(frozen=True)
@@ -31,12 +28,12 @@ class PgBouncer:
 
 
 def pgbouncer_binary() -> str:
-    """The pgbouncer executable, or skip saying why."""
+    """The pgbouncer executable (Missing if not installed)."""
     found = shutil.which("pgbouncer") or (
         "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None
     )
     if found is None:
-        pytest.skip("PgBouncer is not installed (apt-get install pgbouncer; make test does)")
+        raise Missing("PgBouncer is not installed (apt-get install pgbouncer; make test does)")
     return found
 
 
@@ -73,7 +70,7 @@ def pgbouncer(
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_for(listen, process, root / "log")
+            wait_for_port(listen, process, what="pgbouncer", log=root / "log")
             yield PgBouncer(listen, version)
         finally:
             process.terminate()
@@ -82,17 +79,3 @@ def pgbouncer(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            text = log.read_text() if log.exists() else ""
-            raise RuntimeError(f"pgbouncer exited at start: {text[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("pgbouncer did not listen within 15 s")
