@@ -86,11 +86,11 @@ class CarpoolApp(Sanic[Any, Any]):
             return
         try:
             await door(scope, receive, send, self._serve_http)
-        except asyncio.CancelledError:
-            # Only the server cancels a call this far out (a client that leaves is handled
-            # inside, web/disconnect.py): uvicorn's graceful-shutdown timeout. The call has
-            # rolled back; answer so rather than let uvicorn send its plain-text 500.
-            if not await shutdown.answer_cut_call(send):
+        except asyncio.CancelledError as exc:
+            # uvicorn's graceful-shutdown timeout cut the call (a client that leaves is
+            # handled inside, web/disconnect.py). It has rolled back; answer so rather than
+            # let uvicorn send its plain-text 500 with a traceback.
+            if not shutdown.cut_at_shutdown(exc) or not await shutdown.answer_cut_call(send):
                 raise
 
     async def _serve_http(self, scope: Any, receive: Any, send: Any) -> None:

@@ -18,6 +18,13 @@ PROBLEM_TYPE = "urn:carpool:problem:shutting-down"
 RETRY_AFTER_S = 1
 
 
+def cut_at_shutdown(exc: BaseException) -> bool:
+    """Whether a cancellation is the server's shutdown timeout: uvicorn cancels the calls
+    still running with a message saying so ("... timeout graceful shutdown exceeded");
+    any other cancellation (a caller in-process, a test) is passed on as it came."""
+    return any("graceful shutdown" in str(arg) for arg in exc.args)
+
+
 async def answer_cut_call(send: Any) -> bool:
     """Send the 503 of a call cut at shutdown; False if its answer had already begun (or
     the connection is gone), in which case nothing more can be said."""
