@@ -137,6 +137,11 @@ def _require_binaries() -> Path:
     return found
 
 
+def _stop(bin_dir: Path, data: Path) -> None:
+    command = [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+    subprocess.run(as_server_user(command), capture_output=True, timeout=60)
+
+
 @contextmanager
 def debian_postgres(*, tls: bool, hba: str | None = None) -> Iterator[tuple[DebianPostgres, Tls]]:
     """A fresh server (TLS on when `tls`: `hba` lines default to TLS-only connections), its
@@ -186,13 +191,7 @@ def debian_postgres(*, tls: bool, hba: str | None = None) -> Iterator[tuple[Debi
             run(bin_dir / "createdb", "-h", root, "-p", port, "-U", "carpool", "carpool")
             yield server, tls_files
         finally:
-            subprocess.run(
-                as_server_user(
-                    [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
-                ),
-                capture_output=True,
-                timeout=60,
-            )
+            _stop(bin_dir, data)
 
 
 @contextmanager
@@ -217,13 +216,7 @@ def replica_of(primary: DebianPostgres) -> Iterator[DebianPostgres]:
         try:
             yield DebianPostgres(port, data, bin_dir)
         finally:
-            subprocess.run(
-                as_server_user(
-                    [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
-                ),
-                capture_output=True,
-                timeout=60,
-            )
+            _stop(bin_dir, data)
 
 
 def app_role_sql(role: str, *, statement_timeout: str = "15s") -> str:

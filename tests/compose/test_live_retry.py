@@ -19,6 +19,16 @@ SUBSCRIPTIONS = 10
 CHANGES = 200
 
 
+def one_connection_app(database_url: str) -> Any:
+    """An app (with the probe routes) whose pool holds one connection, given up on fast."""
+    container = make_container(
+        database_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=0.05
+    )
+    app = create_app(container)
+    app.blueprint(probe_routes.blueprint)
+    return app
+
+
 async def _latest_by_id(ws: AsgiSocket, seen: dict[str, dict[str, Any]]) -> None:
     """Read every update the socket sends, keeping the latest one of each subscription."""
     while True:
@@ -36,11 +46,7 @@ async def _hog(client: httpx.AsyncClient, stop: asyncio.Event) -> None:
 async def test_every_subscription_ends_on_the_last_committed_answer_while_the_pool_is_exhausted(
     database_url: str, admin_engine: AsyncEngine
 ) -> None:
-    container = make_container(
-        database_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=0.05
-    )
-    app = create_app(container)
-    app.blueprint(probe_routes.blueprint)
+    app = one_connection_app(database_url)
     async with admin_engine.begin() as conn:
         for n in range(SUBSCRIPTIONS):
             await conn.execute(
@@ -92,11 +98,7 @@ async def test_every_subscription_ends_on_the_last_committed_answer_while_the_po
 async def test_a_re_run_failing_past_the_bound_is_pushed_as_a_503_then_the_fresh_answer(
     database_url: str, admin_engine: AsyncEngine
 ) -> None:
-    container = make_container(
-        database_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=0.05
-    )
-    app = create_app(container)
-    app.blueprint(probe_routes.blueprint)
+    app = one_connection_app(database_url)
     async with admin_engine.begin() as conn:
         await conn.execute(
             text("INSERT INTO grommets (name, material, diameter_mm) VALUES ('g', 'brass', 1)")

@@ -47,15 +47,16 @@ def topology() -> Iterator[tuple[DebianPostgres, PgBouncer]]:
             yield server, bouncer
 
 
-def behind_pgbouncer(server: DebianPostgres, bouncer: PgBouncer) -> dict[str, Any]:
-    """The settings docs/deployment.md gives for PgBouncer < 1.20 in transaction pooling."""
+def behind_pgbouncer(server: DebianPostgres, bouncer: PgBouncer) -> Any:
+    """A container with the settings docs/deployment.md gives for PgBouncer < 1.20 in
+    transaction pooling."""
     direct = server.url().replace("//carpool@", f"//{APP_ROLE}@")
-    return {
-        "database_url": bouncer.url(APP_ROLE),
-        "database_listen_url": direct,  # LISTEN needs a session of its own
-        "db_session_defaults": "role",
-        "db_statement_cache_size": 0,
-    }
+    return make_container(
+        bouncer.url(APP_ROLE),
+        database_listen_url=direct,  # LISTEN needs a session of its own
+        db_session_defaults="role",
+        db_statement_cache_size=0,
+    )
 
 
 async def test_pgbouncer_1_18_refuses_the_read_only_startup_parameter(
@@ -73,9 +74,7 @@ async def test_catalog_batches_frames_and_live_answers_through_pgbouncer(
     topology: tuple[DebianPostgres, PgBouncer],
 ) -> None:
     server, bouncer = topology
-    settings = behind_pgbouncer(server, bouncer)
-    url = settings.pop("database_url")
-    app = create_app(make_container(url, **settings))
+    app = create_app(behind_pgbouncer(server, bouncer))
     async with served(app, headers=AUTH) as http:
         assert (await http.get("/ready")).json()["status"] == "ready"
         made = await http.post("/grommets", json=grommet_body("through-bouncer"))
@@ -117,9 +116,7 @@ async def test_read_only_units_cannot_write_through_pgbouncer_and_the_deadline_h
     topology: tuple[DebianPostgres, PgBouncer],
 ) -> None:
     server, bouncer = topology
-    settings = behind_pgbouncer(server, bouncer)
-    url = settings.pop("database_url")
-    container = make_container(url, **settings)
+    container = behind_pgbouncer(server, bouncer)
     app = create_app(container)
     async with served(app, headers=AUTH):
         database = container.database()
