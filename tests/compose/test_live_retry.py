@@ -107,7 +107,7 @@ async def test_a_re_run_failing_past_the_bound_is_pushed_as_a_503_then_the_fresh
         ws = await AsgiSocket(app).open()
         ws.send({"type": "subscribe", "id": "s", "path": "/grommets/1"})
         assert (await ws.answer())["body"]["material"] == "brass"
-        hog = asyncio.create_task(client.get("/_probe/sleep?s=4"))
+        hog = asyncio.create_task(client.get("/_probe/sleep?s=6"))
         await asyncio.sleep(0.3)
         async with admin_engine.begin() as conn:
             await conn.execute(text("UPDATE grommets SET material = 'steel' WHERE id = 1"))

@@ -173,3 +173,30 @@ async def test_a_read_only_unit_asked_to_see_the_primary_reads_there_still_read_
     role = await uow.run(probe_routes._server_role)
     await uow.finish(commit=False)
     assert role == {"in_recovery": False, "read_only": True}
+
+
+async def test_a_call_that_sends_back_a_writes_position_reads_it_even_while_the_replica_lags(
+    replicated: tuple[httpx.AsyncClient, Database], pair: Pair
+) -> None:
+    http, _ = replicated
+    standby = await asyncpg.connect(asyncpg_dsn(pair.replica_url))
+    await standby.execute("SELECT pg_wal_replay_pause()")  # lag, made certain
+    try:
+        created = await http.post(
+            "/grommets", json={"name": "read-your-write", "material": "brass", "diameter_mm": 6}
+        )
+        assert created.status_code == 201
+        position = created.headers["carpool-committed-at"]
+        path = f"/grommets/{created.json()['id']}"
+        lagging = await http.get(path)
+        mine = await http.get(path, headers={"carpool-read-after": position})
+        batch = await http.post(
+            "/batch", json={"load": [path]}, headers={"carpool-read-after": position}
+        )
+        assert "carpool-committed-at" not in mine.headers  # reads commit nothing
+    finally:
+        await standby.execute("SELECT pg_wal_replay_resume()")
+        await standby.close()
+    assert lagging.status_code == 404, "without it, the lagging replica answers"
+    assert mine.status_code == 200 and mine.content == created.content
+    assert batch.json()["responses"][0]["status"] == 200

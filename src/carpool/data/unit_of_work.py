@@ -85,6 +85,8 @@ class UnitOfWork:
         self._released = False  # finish has completed: the connection (if any) is back
         self._roll_back_only = False
         self._loaders: dict[str, Forgetful] = {}
+        # With a replica: where in the primary's WAL this unit's COMMIT ended (read-your-writes).
+        self.committed_at: str | None = None
 
     @property
     def work(self) -> Work:
@@ -245,6 +247,8 @@ class UnitOfWork:
                         raise _lost_before_commit()
                 elif self._in_transaction:
                     await conn.raw.execute("COMMIT" if commit else "ROLLBACK")
+                    if commit and self._database.replica is not None:
+                        self.committed_at = await _wal_position(conn.raw)
             except _CONNECTION_ERRORS as exc:
                 if not commit and _gone(exc):
                     return  # a session that is gone has rolled back: nothing to do
@@ -418,6 +422,15 @@ def _terminate(raw: asyncpg.Connection) -> None:
     # A connection that closed itself is already detached from the pool: nothing to do.
     with contextlib.suppress(asyncpg.InterfaceError):
         raw.terminate()
+
+
+async def _wal_position(raw: asyncpg.Connection) -> str | None:
+    """The primary's WAL position now, just after a COMMIT: a replica that has replayed up
+    to it has that commit. None if it cannot be read (the commit stands either way)."""
+    try:
+        return str(await raw.fetchval("SELECT pg_current_wal_lsn()::text"))
+    except _CONNECTION_ERRORS:
+        return None
 
 
 def _past_deadline() -> DatabaseUnavailable:

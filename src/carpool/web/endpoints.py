@@ -29,7 +29,7 @@ from carpool.web.disconnect import until_disconnect
 from carpool.web.errors import problem_for
 from carpool.web.idempotency import METHODS as IDEMPOTENT_METHODS
 from carpool.web.idempotency import idempotent
-from carpool.web.unit_scope import SAFE_METHODS, unit_scope
+from carpool.web.unit_scope import READ_AFTER, SAFE_METHODS, unit_scope
 
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 PUBLIC: Final = None
@@ -138,6 +138,8 @@ def endpoint(
             timing = getattr(request.app.ctx, "server_timing", True)
             async with unit_scope(factory, method=request.method, server_timing=timing) as scope:
                 request.ctx.uow = scope.work
+                if READ_AFTER in request.headers:  # it must see a write it made: the primary
+                    scope.work.read_on_primary()
                 # A client that leaves cancels the call: a 499, so the unit rolls back.
                 call = call_endpoint(request, declared, *args, **kwargs)
                 return await scope.finish(await until_disconnect(request, call))

@@ -21,6 +21,10 @@ from carpool.web.errors import problem_for
 UnitOfWorkFactory = Callable[..., UnitOfWork | Awaitable[UnitOfWork]]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SERVER_TIMING = "server-timing"
+# A committed write's WAL position (with a replica); a later call that sends it back as
+# READ_AFTER reads on the primary, so it sees that write (docs/deployment.md).
+COMMITTED_AT = "carpool-committed-at"
+READ_AFTER = "carpool-read-after"
 
 
 class UnitScope:
@@ -44,6 +48,8 @@ class UnitScope:
         refused = await self.end(response.status)
         if refused is not None:
             response = refused
+        elif self._unit.committed_at is not None:  # with a replica: read-your-writes
+            response.headers[COMMITTED_AT] = self._unit.committed_at
         timing = self.timing()
         if timing is not None:
             response.headers[SERVER_TIMING] = timing
