@@ -217,3 +217,42 @@ async def test_a_frozen_database_answers_503_unavailable_within_the_deadline_and
     tally.record(
         frozen_calls=3, frozen_503=3, frozen_slowest_s=round(max(read_s, frame_s, batch_s), 2)
     )
+
+
+async def test_sessions_killed_mid_statement_answer_503_with_one_warning_each(
+    database_url: str, admin_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import text
+
+    from tests.websocket_support import wait_for_sleeper
+
+    calls = 5
+    caplog.set_level(logging.WARNING, logger="carpool.data")
+    async with app_with(database_url) as (_, http):
+        sleepers = [asyncio.create_task(http.get("/_probe/sleep?s=10")) for _ in range(calls)]
+        await wait_for_sleeper(admin_engine)
+        async with asyncio.timeout(10):
+            while True:  # every sleeper's session is inside pg_sleep
+                async with admin_engine.connect() as conn:
+                    found = await conn.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                            " AND query ILIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
+                        )
+                    )
+                    if found.scalar_one() >= calls:
+                        break
+                await asyncio.sleep(0.02)
+        async with admin_engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state ="
+                    " 'active' AND query ILIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
+                )
+            )
+        answers = await asyncio.gather(*sleepers)
+    for answer in answers:
+        assert_problem(answer, 503, "database-unavailable")
+    said = [r.getMessage() for r in caplog.records if r.name == "carpool.data"]
+    assert len(said) == calls, said  # one WARNING per fault (before: none)
+    assert_no_traceback(caplog)
