@@ -7,12 +7,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test lint format bench install clean chromium wrk
+.PHONY: run test lint format bench install clean chromium wrk client-ops
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ./clients/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -70,3 +71,7 @@ bench: $(STAMP) wrk
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+## Regenerate the clients' typed operations (Python and browser) from the API description.
+client-ops: $(STAMP)
+	$(BIN)/python clients/generate.py
