@@ -275,7 +275,8 @@ def ts_model(name: str, schema: dict[str, Any]) -> str:
 def ts_method(op: dict[str, Any]) -> str:
     params = [f"{p['name']}: {ts_type(p.get('schema'))}" for p in op["path_params"]]
     params += [f"{p['name']}?: {ts_type(p.get('schema'))}" for p in op["query_params"]]
-    args = [f"params: {{ {'; '.join(params)} }}"] if params else []
+    optional = "" if op["path_params"] else "?"
+    args = [f"params{optional}: {{ {'; '.join(params)} }}"] if params else []
     if op["body"] is not None:
         args.append(f"body: {ts_type(op['body'])}")
     args.append("options?: CallOptions")
