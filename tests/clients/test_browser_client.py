@@ -4,8 +4,11 @@ socket, and the demo page follows a widget live, across a server restart too."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -53,11 +56,24 @@ async def _seed(base_url: str) -> None:
         assert widget.status_code == 201
 
 
-async def _page(browser: Any, base_url: str) -> Any:
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def readme_demo(base_url: str) -> tuple[str, dict[str, Any]]:
+    """The README's demo address and the change it makes (with this server and a token)."""
+    found = re.search(r"open\s+`(http://127\.0\.0\.1:8000/demo#token=\$TOKEN)`", README)
+    assert found is not None, "README.md names no demo address"
+    change = re.search(r"curl -s -XPATCH localhost:8000/grommets/1 .* -d '(.*)'", README)
+    assert change is not None, "README.md makes no change to watch"
+    address = found.group(1).replace("http://127.0.0.1:8000", base_url)
+    return address.replace("$TOKEN", token(sub="browser")), json.loads(change.group(1))
+
+
+async def _page(browser: Any, base_url: str, address: str | None = None) -> Any:
     page = await browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    await page.goto(f"{base_url}/demo?widget=1#token={token(sub='browser')}")
+    await page.goto(address or f"{base_url}/demo?widget=1#token={token(sub='browser')}")
     page.errors = errors
     return page
 
@@ -161,7 +177,8 @@ async def test_the_demo_page_follows_changes_made_over_http_across_a_restart(
     async with server_on(None) as first:
         port, base_url = first.port, first.http_url
         await _seed(base_url)
-        page = await _page(browser, base_url)
+        address, readme_change = readme_demo(base_url)
+        page = await _page(browser, base_url, address)
         part = page.locator('li[data-grommet="1"]')
         await playwright_api.expect(part).to_have_text("4 x M1 (brass, 6 mm)", timeout=WAIT_MS)
         await playwright_api.expect(page.locator("#name")).to_have_text("hinge")
@@ -170,7 +187,8 @@ async def test_the_demo_page_follows_changes_made_over_http_across_a_restart(
         await playwright_api.expect(part).to_have_text("4 x M1 (steel, 6 mm)", timeout=WAIT_MS)
     async with server_on(port):
         async with httpx.AsyncClient(base_url=base_url, headers=AUTH) as http:
-            await http.patch("/grommets/1", json={"material": "bronze"})
+            assert readme_change == {"material": "bronze"}
+            await http.patch("/grommets/1", json=readme_change)
         await playwright_api.expect(part).to_have_text("4 x M1 (bronze, 6 mm)", timeout=WAIT_MS)
         status = page.locator("#status")
         await playwright_api.expect(status).to_have_text("live (connection 2)", timeout=WAIT_MS)
