@@ -8,7 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from carpool_client import Client, ProblemError
+from carpool_client import Client, ConnectionLost, ProblemError, RetryPolicy
 from tests.clients.conftest import ServerOnPort, calls
 from tests.e2e.live_server import LiveServer
 from tests.helpers import AUTH, grommet_body, token
@@ -58,3 +58,15 @@ async def test_calls_go_on_after_the_server_restarts(server_on: ServerOnPort) ->
         assert again.json()["name"] == "M6 restart"
         assert client.socket.connections == 2
         await client.aclose()
+
+
+async def test_calls_fail_when_no_socket_can_be_opened() -> None:
+    from tests.e2e.live_server import _free_port
+
+    nowhere = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    async with Client(
+        nowhere, token=token(), transport="ws", retry=RetryPolicy(attempts=1)
+    ) as client:
+        client.socket._open_timeout_s = 0.5
+        with pytest.raises(ConnectionLost):
+            await client.get("/grommets/1")

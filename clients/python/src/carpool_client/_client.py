@@ -51,6 +51,7 @@ class Client(Operations):
         retry: RetryPolicy | None = None,
         raise_for_status: bool = True,
         timeout_s: float = 30.0,
+        connect_timeout_s: float = 10.0,
         headers: Mapping[str, str] | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
@@ -71,7 +72,7 @@ class Client(Operations):
             else None
         )
         ws_url = "ws" + self.base_url.removeprefix("http") + "/ws"
-        self.socket = SocketLink(ws_url, token, self.retry)
+        self.socket = SocketLink(ws_url, token, self.retry, open_timeout_s=connect_timeout_s)
 
     async def __aenter__(self) -> Client:
         return self

@@ -114,8 +114,13 @@ class SocketLink:
         return int(frame["status"]), text[start:end]
 
     async def exchange(self, frame: Mapping[str, Any], prefix: str = "c") -> _Answer:
-        """Send `frame` with an id of its own; its answer (parsed, and as text)."""
-        connection = await self._socket()
+        """Send `frame` with an id of its own; its answer (parsed, and as text). Raises
+        ConnectionLost if no socket opens within the open timeout."""
+        try:
+            async with asyncio.timeout(self._open_timeout_s):
+                connection = await self._socket()
+        except TimeoutError as exc:
+            raise ConnectionLost(f"no socket to {self._url} opened in time") from exc
         frame_id = f"{prefix}{next(self._ids)}"
         answer: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
         self._pending[frame_id] = answer
