@@ -126,3 +126,16 @@ async def test_typed_operations_answer_models_and_are_batched_like_any_call(
         await client.delete_widget(widget_id=widget["id"])
         with pytest.raises(ProblemError):
             await client.get_widget(widget_id=widget["id"])
+
+
+async def test_a_caller_that_stops_waiting_leaves_the_others_their_answers(
+    server: LiveServer,
+) -> None:
+    ids = await _grommets(server, 3)
+    async with Client(server.http_url, token=token(), batch_window_s=0.05) as client:
+        calls_made = [asyncio.ensure_future(client.get(f"/grommets/{i}")) for i in ids]
+        await asyncio.sleep(0)
+        calls_made[1].cancel()
+        done = await asyncio.gather(*calls_made, return_exceptions=True)
+    assert isinstance(done[1], asyncio.CancelledError)
+    assert [answer.json()["id"] for answer in (done[0], done[2])] == [ids[0], ids[2]]  # type: ignore[union-attr]

@@ -25,6 +25,10 @@ class _Waiting:
     call: Call
     answer: asyncio.Future[Response]
 
+    def settle(self, response: Response) -> None:
+        if not self.answer.done():  # its caller may have stopped waiting (cancelled)
+            self.answer.set_result(response)
+
 
 class BatchLink:
     """Gathers safe calls into batches sent through `http`."""
@@ -60,7 +64,7 @@ class BatchLink:
     async def _answer(self, batch: list[_Waiting]) -> None:
         try:
             if len(batch) == 1:
-                batch[0].answer.set_result(await self._http.send(batch[0].call))
+                batch[0].settle(await self._http.send(batch[0].call))
                 return
             size = await self.max_items()
             chunks = [batch[at : at + size] for at in range(0, len(batch), size)]
@@ -89,7 +93,7 @@ class BatchLink:
 
     async def _answer_chunk(self, chunk: list[_Waiting]) -> None:
         if len(chunk) == 1:
-            chunk[0].answer.set_result(await self._http.send(chunk[0].call))
+            chunk[0].settle(await self._http.send(chunk[0].call))
             return
         calls = [waiting.call for waiting in chunk]
         content = dumps(envelope_of(calls)).encode()
@@ -97,7 +101,7 @@ class BatchLink:
         answer = await self._http.exchange("POST", "/batch", headers, content)
         if answer.status_code != 200:  # the batch as a whole was refused: so is every call
             for waiting in chunk:
-                waiting.answer.set_result(
+                waiting.settle(
                     Response(
                         answer.status_code,
                         dict(answer.headers),
@@ -108,7 +112,7 @@ class BatchLink:
                 )
             return
         for waiting, response in zip(chunk, responses_of(answer.text, calls), strict=True):
-            waiting.answer.set_result(response)
+            waiting.settle(response)
 
 
 def envelope_of(calls: list[Call]) -> dict[str, object]:
