@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,37 +13,19 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser_support import chromium, require_chromium
 from tests.clients.conftest import ServerOnPort, calls
 from tests.e2e.live_server import LiveServer
 from tests.helpers import AUTH, grommet_body, token
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+playwright_api = require_chromium()
 WAIT_MS = 20_000
-
-playwright_api = pytest.importorskip(
-    "playwright.async_api", reason="playwright is not installed (make install brings it)"
-)
-if not shutil.which("chromium"):
-    pytest.skip(
-        "Debian's chromium is not installed (make test installs it with apt-get)",
-        allow_module_level=True,
-    )
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as driver:
-        launched = await driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    async with chromium(playwright_api) as launched:
         yield launched
-        await launched.close()
 
 
 async def _seed(base_url: str) -> None:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,36 +12,13 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.e2e.live_server import LiveServer, live_server
+from tests.browser_support import chromium, require_chromium
+from tests.e2e.live_server import LiveServer, _free_port, live_server
 from tests.helpers import AUTH, token
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "live.md"
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-playwright_api = pytest.importorskip(
-    "playwright.async_api", reason="playwright is not installed (make install brings it)"
-)
-if not shutil.which("chromium"):
-    pytest.skip(
-        "Debian's chromium is not installed (make test installs it with apt-get)",
-        allow_module_level=True,
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+playwright_api = require_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +62,8 @@ def documented_page(carpool: str) -> str:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as driver:
-        launched = await driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    async with chromium(playwright_api) as launched:
         yield launched
-        await launched.close()
 
 
 async def test_the_documented_page_shows_the_value_and_follows_every_change(
