@@ -174,3 +174,26 @@ async def test_the_demo_page_follows_changes_made_over_http_across_a_restart(
         status = page.locator("#status")
         await playwright_api.expect(status).to_have_text("live (connection 2)", timeout=WAIT_MS)
     assert page.errors == []
+
+
+_RENEWING = """async (tokens) => {
+  const { connect } = await import("/client.js");
+  const token = () => (tokens.length > 1 ? tokens.shift() : tokens[0]);
+  const api = connect({ transport: "ws", token });
+  const before = (await api.get("/grommets/1")).status;
+  await new Promise((resolve) => setTimeout(resolve, 4500)); // past the first token's expiry
+  const after = (await api.get("/grommets/1")).status;
+  const connections = api.socket.connections;
+  api.close();
+  return { before, after, connections, left: tokens.length };
+}"""
+
+
+async def test_a_token_function_renews_the_socket_before_it_expires(
+    server: LiveServer, browser: Any
+) -> None:
+    await _seed(server.http_url)
+    page = await _page(browser, server.http_url)
+    tokens = [token(sub="browser", ttl_s=3), token(sub="browser", ttl_s=600)]
+    got = await page.evaluate(_RENEWING, tokens)
+    assert got == {"before": 200, "after": 200, "connections": 1, "left": 1}
