@@ -7,12 +7,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test lint format bench install clean chromium wrk
+.PHONY: run test lint format bench install clean chromium wrk client-ops typescript
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ./clients/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,7 +35,7 @@ run: $(STAMP)
 		$(UVICORN_LIMITS)
 
 ## Lint, type-check and run the whole suite (TEST_DATABASE_URL, or a throwaway embedded PostgreSQL).
-test: $(STAMP) lint chromium
+test: $(STAMP) lint chromium typescript
 	$(BIN)/python -m pytest
 
 ## Debian's chromium, for the browser tests (CORS, WebSocket Origin, live answers); they
@@ -87,3 +88,14 @@ test: topology-packages
 ## carpool instances, PgBouncer, a PostgreSQL primary and replica, Redis; Ctrl-C stops it.
 cluster: $(STAMP) topology-packages
 	$(BIN)/python -m cluster
+
+## Regenerate the clients' typed operations (Python and browser) from the API description.
+client-ops: $(STAMP)
+	$(BIN)/python clients/generate.py
+
+## TypeScript (npm, into .venv/node), for the test that type-checks the browser client's
+## declarations; it skips, saying why, without it.
+TSC := $(VENV)/node/node_modules/.bin/tsc
+typescript: $(STAMP)
+	@test -x $(TSC) || npm install --silent --prefix $(VENV)/node typescript@5.9.3 >/dev/null 2>&1 || \
+		echo "typescript could not be installed: the declarations' type check will be skipped"

@@ -28,6 +28,7 @@ from carpool.data.faults import pool_figures
 from carpool.observability import logs, metrics, tracing
 from carpool.settings import Settings
 from carpool.web import health, middleware, shutdown
+from carpool.web.client_assets import blueprint as client_assets
 from carpool.web.cors import CorsPolicy
 from carpool.web.errors import ProblemErrorHandler
 from carpool.web.front_door import CallerSockets, FrontDoor
@@ -160,6 +161,7 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
     app.blueprint(batch_routes(settings, calls))
     app.blueprint(websocket_routes(settings, calls))
     app.blueprint(openapi_routes)
+    app.blueprint(client_assets)
     app.blueprint(metrics_routes(scope=settings.metrics_scope))
     middleware.install(app, request_log=settings.request_log)
     _observe(app, container, settings)

@@ -80,6 +80,10 @@ def test_the_public_routes_are_exactly_the_contracts(app: Any) -> None:
         ("HEAD", "/asyncapi.json"),
         ("GET", "/metrics"),  # public unless METRICS_SCOPE names a scope
         ("HEAD", "/metrics"),
+        ("GET", "/client.js"),  # the browser client and its demo page (docs/clients.md)
+        ("HEAD", "/client.js"),
+        ("GET", "/demo"),
+        ("HEAD", "/demo"),
     }
 
 

@@ -74,10 +74,11 @@ async def live_server(
     *,
     startup_timeout: float = 60.0,
     args: Sequence[str] = (),
+    port: int | None = None,
 ) -> AsyncIterator[LiveServer]:
-    """`uvicorn app` on a free port with `env` added to the environment and uvicorn's `args`
-    (e.g. `--workers 2`); stopped on exit."""
-    port = _free_port()
+    """`uvicorn app` on `port` (by default a free one) with `env` added to the environment and
+    uvicorn's `args` (e.g. `--workers 2`); stopped on exit."""
+    port = port or _free_port()
     with tempfile.NamedTemporaryFile(prefix="carpool-uvicorn-", suffix=".log") as log:
         command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
         command += ["--port", str(port), "--no-access-log", "--log-level", "warning", *args]

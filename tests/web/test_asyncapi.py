@@ -99,3 +99,33 @@ async def test_docs_link_the_asyncapi_document(client: httpx.AsyncClient) -> Non
     assert 'href="/asyncapi.json"' in page.text
     openapi = (await client.get("/openapi.json")).json()
     assert openapi["externalDocs"]["url"] == "/asyncapi.json"
+
+
+async def test_each_operation_names_its_own_reply_correlated_by_the_frame_id(
+    client: httpx.AsyncClient, socket: AsgiSocket
+) -> None:
+    doc = await asyncapi(client)
+    replies = {
+        name.split("_", 1)[1]: sorted(ref["$ref"].rsplit("/", 1)[1] for ref in reply["messages"])
+        for name, op in doc["operations"].items()
+        for reply in [op["reply"]]
+    }
+    assert replies == {
+        "auth": ["authAnswer", "error"],
+        "request": ["answer", "error"],
+        "batch": ["batchAnswer", "error"],
+        "subscribe": ["error", "update"],
+        "unsubscribe": ["error", "update"],
+    }
+    (correlation,) = doc["components"]["correlationIds"].values()
+    assert correlation["location"] == "$message.payload#/id"
+    api = ApiDocument(doc)
+    for name, message in doc["components"]["messages"].items():
+        assert api.node(message["correlationId"]["$ref"].removeprefix("#")) == correlation, name
+    # The location names where the answer really carries the request's id.
+    pointer = correlation["location"].removeprefix("$message.payload#")
+    subscribe = {"type": "subscribe", "id": "s1", "path": "/grommets/1"}
+    for frame in ({"id": "r1", "path": "/grommets/1"}, subscribe, {"id": "b1", "path": 1}):
+        socket.send(frame)
+        answer = await socket.answer()
+        assert ApiDocument(answer).node(pointer) == frame["id"], (frame, answer)

@@ -186,6 +186,8 @@ def _scenario(widget_body: dict[str, Any]) -> list[tuple[str, str, str, Any, int
         ("GET", "/health", "/health", None, 200),
         ("GET", "/ready", "/ready", None, 200),
         ("GET", "/metrics", "/metrics", None, 200),
+        ("GET", "/client.js", "/client.js", None, 200),
+        ("GET", "/demo", "/demo", None, 200),
         ("POST", "/grommets", "/grommets", M6, 201),
         ("POST", "/grommets", "/grommets", {**M6, "name": "M8"}, 201),
         ("POST", "/grommets", "/grommets", M6, 409),

@@ -59,6 +59,7 @@ def messages(examples: CallExamples) -> tuple[Message, ...]:
             "Identify the socket's caller, or renew an expiring token",
             AuthFrameIn,
             {"type": "auth", "id": "a", "token": "eyJhbGciOiJIUzI1NiJ9.e30.signature"},
+            replies=("authAnswer", "error"),
         ),
         Message(
             "authAnswer",
@@ -77,12 +78,14 @@ def messages(examples: CallExamples) -> tuple[Message, ...]:
             "Run one route (its own unit of work)",
             RequestFrameIn,
             examples.request_frame(),
+            replies=("answer", "error"),
         ),
         Message(
             "batch",
             "Run a batch, as POST /batch does",
             BatchFrameInDescribed,
             examples.batch_frame(),
+            replies=("batchAnswer", "error"),
         ),
         Message(
             "answer",
@@ -103,12 +106,14 @@ def messages(examples: CallExamples) -> tuple[Message, ...]:
             "Keep a GET route's answer live (docs/live.md)",
             SubscribeFrameIn,
             examples.subscribe_frame(),
+            replies=("update", "error"),
         ),
         Message(
             "unsubscribe",
             "Stop a subscription",
             UnsubscribeFrameIn,
             examples.unsubscribe_frame(),
+            replies=("update", "error"),
         ),
         Message(
             "update",

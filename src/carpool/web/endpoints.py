@@ -52,13 +52,15 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One kind of WebSocket frame a socket route reads (`sent=False`) or writes (`sent=True`)."""
+    """One kind of WebSocket frame a socket route reads (`sent=False`) or writes (`sent=True`);
+    a frame read names the messages it may be answered with (`replies`), which carry its id."""
 
     name: str
     summary: str
     model: type[BaseModel]
     example: Any
     sent: bool = False
+    replies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,16 @@ Each text frame is one JSON object. A request frame (`method`, `path`, `body`) r
 route on a unit of work of its own; a batch frame (`batch`) runs a `POST /batch` body.
 Every answer carries the id of its frame, and answers may come out of order; a request
 answer's body is the single route's body, byte for byte. A frame that cannot be run is
-answered 400 and the socket stays open; a frame over the size limit closes it with 1009."""
+answered 400 and the socket stays open; a frame over the size limit closes it with 1009.
+Each operation names the messages that answer it; every message carries the frame's `id`
+as its correlation id (`$message.payload#/id`), so a client pairs requests and answers."""
+# Every frame in and out carries its id: the answer (or update) of a frame repeats it.
+_CORRELATION = "frameId"
+_CORRELATION_ID = {
+    "description": "The frame's id: chosen by the client, repeated by every answer to it"
+    " (and by each update of a subscription).",
+    "location": "$message.payload#/id",
+}
 
 
 def build_asyncapi(app: Sanic[Any, Any]) -> dict[str, Any]:
@@ -44,7 +53,11 @@ def build_asyncapi(app: Sanic[Any, Any]) -> dict[str, Any]:
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": dict(sorted(components.schemas.items()))},
+        "components": {
+            "messages": messages,
+            "schemas": dict(sorted(components.schemas.items())),
+            "correlationIds": {_CORRELATION: _CORRELATION_ID},
+        },
     }
 
 
@@ -65,6 +78,7 @@ def _message(message: Message, components: Components) -> Any:
         "title": message.summary,
         "summary": message.summary,
         "contentType": "application/json",
+        "correlationId": {"$ref": f"#/components/correlationIds/{_CORRELATION}"},
         "payload": components.of(
             message.model, mode="serialization" if message.sent else "validation"
         ),
@@ -73,19 +87,21 @@ def _message(message: Message, components: Components) -> Any:
 
 
 def _operations(declared: Endpoint, channel: str) -> dict[str, Any]:
-    """One operation per frame the server reads, its reply the frames it may answer with."""
-    sent = [
-        {"$ref": f"#/channels/{channel}/messages/{message.name}"}
-        for message in declared.doc.messages
-        if message.sent
-    ]
+    """One operation per frame the server reads, its reply the frames it declares it may be
+    answered with (every frame the server sends, for one that declares none)."""
+    sent = [message.name for message in declared.doc.messages if message.sent]
+
+    def reply(message: Message) -> list[dict[str, str]]:
+        names = message.replies or sent
+        return [{"$ref": f"#/channels/{channel}/messages/{name}"} for name in names]
+
     return {
         f"{channel}_{message.name}": {
             "action": "receive",
             "channel": {"$ref": f"#/channels/{channel}"},
             "summary": message.summary,
             "messages": [{"$ref": f"#/channels/{channel}/messages/{message.name}"}],
-            "reply": {"channel": {"$ref": f"#/channels/{channel}"}, "messages": sent},
+            "reply": {"channel": {"$ref": f"#/channels/{channel}"}, "messages": reply(message)},
         }
         for message in declared.doc.messages
         if not message.sent
