@@ -265,6 +265,11 @@ async def test_every_real_answer_of_every_operation_matches_the_document(
             assert response.status_code == status, (asked, path, response.text)
             api.check_answer(asked, path_template, response)
             seen.setdefault((asked, path_template), set()).add(status)
+            if asked == "GET" and status == 200 and "etag" in response.headers:
+                probes = await _conditional_probes(http, path, response.headers["etag"])
+                for probe in probes:
+                    api.check_answer(asked, path_template, probe)
+                    seen[(asked, path_template)].add(probe.status_code)
     for key, operation in described.items():
         statuses = seen.get(key, set())
         if key not in _NO_SUCCESS_HERE:
@@ -272,6 +277,61 @@ async def test_every_real_answer_of_every_operation_matches_the_document(
         documented_errors = [s for s in operation["responses"] if s.startswith(("4", "5"))]
         if documented_errors and key[0] != "HEAD" and key not in _NO_ERROR_HERE:
             assert any(status >= 400 for status in statuses), f"{key}: no error answer checked"
+
+
+async def _conditional_probes(
+    http: httpx.AsyncClient, path: str, etag: str
+) -> list[httpx.Response]:
+    """What the pipeline answers a read whatever its route: 304 to its own ETag in
+    If-None-Match (200 if the answer changed meanwhile: /metrics), 412 to an If-Match that
+    does not match."""
+    unchanged = await http.get(path, headers={"if-none-match": etag})
+    assert unchanged.status_code in (200, 304), path
+    refused = await http.get(path, headers={"if-match": '"not-this-one"'})
+    assert refused.status_code == 412, path
+    return [unchanged, refused]
+
+
+async def test_every_status_the_pipeline_answers_is_documented_for_every_operation(
+    http: httpx.AsyncClient, plain_app: Any
+) -> None:
+    """Whatever a route's handler does, the pipeline may answer these (its method, unit of
+    work, scope and conditions say which); a document that omits one for any operation fails.
+    The statuses are stated here as the pipeline's behaviour, not read from the generator."""
+    described = operations(await document(http))
+    for route in plain_app.router.routes:
+        declared = endpoint_of(route)
+        assert declared is not None
+        for method in route.methods:
+            documented = set(described[(method, template(route.uri))]["responses"])
+            expected: set[int] = set()
+            if not declared.websocket:
+                expected.add(412)  # If-Match not holding, or conditions the route ignores
+                if method in ("GET", "HEAD") and any(s < 300 for s in declared.doc.answers):
+                    expected.add(304)
+            if declared.scope is not None and not declared.websocket:
+                expected |= {401, 429} | ({403} if declared.scope != "*" else set())
+            if declared.unit:
+                expected.add(503)
+                if method not in ("GET", "HEAD", "OPTIONS"):
+                    expected |= {409, 422} if not declared.websocket else {409}
+            missing = {str(status) for status in expected} - documented
+            assert not missing, (method, route.uri, sorted(missing))
+
+
+async def test_reads_document_their_etag_and_revalidation(http: httpx.AsyncClient) -> None:
+    doc = await document(http)
+    for (method, path), operation in operations(doc).items():
+        if method != "GET" or path == "/ws":
+            continue
+        assert "etag" in operation["responses"]["200"].get("headers", {}), path
+        assert "If-None-Match" in operation["description"], path
+    patch = doc["paths"]["/grommets/{grommet_id}"]["patch"]
+    assert "etag" in patch["responses"]["200"]["headers"]
+    assert "If-Match" in patch["description"] and "Idempotency-Key" in patch["description"]
+    create = doc["paths"]["/grommets"]["post"]
+    assert set(create["responses"]["201"]["headers"]) == {"location", "etag"}
+    assert "Idempotency-Key" in create["description"]
 
 
 async def test_an_unknown_method_is_405_with_allow_as_the_document_says(
