@@ -22,6 +22,7 @@ from tests.fake_inventory import FakeInventory, fake_inventory
 from tests.helpers import AUTH, ApiDocument, create_app
 
 M6 = {"name": "M6", "material": "brass", "diameter_mm": 6}
+ACME = {"name": "Acme", "country": "DE"}
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +176,9 @@ async def test_the_input_schemas_refuse_what_the_routes_refuse(http: httpx.Async
     assert api.errors(widget_create, {"name": "w", "parts": [{"grommet_id": 1, "quantity": 0}]})
     assert api.errors(widget_create, {"name": "w", "parts": [{"grommet_id": 1, "quantity": "4"}]})
     get_grommet = (await document(http))["paths"]["/grommets/{grommet_id}"]["get"]
-    assert "422" not in get_grommet["responses"], "a non-number id is a 404 (Sanic's int converter)"
+    (path_id,) = [p for p in get_grommet["parameters"] if p["in"] == "path"]
+    assert path_id["schema"]["type"] == "integer" and "404" in get_grommet["responses"]
+    assert "404" in path_id["description"], "a non-number id is a 404 (the int converter)"
     assert (await http.get("/grommets/abc")).status_code == 404
 
 
@@ -186,8 +189,25 @@ def _scenario(widget_body: dict[str, Any]) -> list[tuple[str, str, str, Any, int
         ("GET", "/health", "/health", None, 200),
         ("GET", "/ready", "/ready", None, 200),
         ("GET", "/metrics", "/metrics", None, 200),
-        ("POST", "/grommets", "/grommets", M6, 201),
+        ("POST", "/suppliers", "/suppliers", ACME, 201),
+        ("POST", "/suppliers", "/suppliers", {**ACME, "country": "FR"}, 409),
+        ("POST", "/suppliers", "/suppliers", {"name": "Bolt", "country": "de"}, 422),
+        ("POST", "/suppliers", "/suppliers", {"name": "Bolt", "country": "FR"}, 201),
+        ("GET", "/suppliers", "/suppliers?limit=1", None, 200),
+        ("GET", "/suppliers", "/suppliers?limit=0", None, 422),
+        ("GET", "/suppliers/{supplier_id}", "/suppliers/1", None, 200),
+        ("GET", "/suppliers/{supplier_id}", "/suppliers/999", None, 404),
+        ("PATCH", "/suppliers/{supplier_id}", "/suppliers/1", {"country": "FR"}, 200),
+        ("PATCH", "/suppliers/{supplier_id}", "/suppliers/1", {"country": "ZZ"}, 422),
+        ("POST", "/grommets", "/grommets", {**M6, "supplier_id": 1}, 201),
+        ("GET", "/grommets", "/grommets?include=supplier", None, 200),
+        ("GET", "/grommets/{grommet_id}", "/grommets/1?include=supplier", None, 200),
+        ("GET", "/grommets/{grommet_id}", "/grommets/1?include=suppliers", None, 422),
+        ("DELETE", "/suppliers/{supplier_id}", "/suppliers/1", None, 409),
+        ("DELETE", "/suppliers/{supplier_id}", "/suppliers/3", None, 204),
+        ("DELETE", "/suppliers/{supplier_id}", "/suppliers/3", None, 404),
         ("POST", "/grommets", "/grommets", {**M6, "name": "M8"}, 201),
+        ("POST", "/grommets", "/grommets", {**M6, "name": "M9", "supplier_id": 999}, 422),
         ("POST", "/grommets", "/grommets", M6, 409),
         ("POST", "/grommets", "/grommets", {**M6, "diameter_mm": -1}, 422),
         ("POST", "/grommets", "/grommets", b"{not json", 400),
@@ -373,7 +393,7 @@ async def test_unknown_docs_assets_are_404(http: httpx.AsyncClient) -> None:
         assert response.headers["content-type"] == "application/problem+json"
 
 
-class SupplierCreate(BaseModel):
+class GasketCreate(BaseModel):
     """A resource the app does not have, declared as a new one would be."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -381,40 +401,40 @@ class SupplierCreate(BaseModel):
     name: str = Field(min_length=1)
 
 
-class Supplier(SupplierCreate):
+class Gasket(GasketCreate):
     id: int
 
 
 async def test_a_new_resource_is_described_with_no_edit_to_the_description_code(
     database_url: str,
 ) -> None:
-    blueprint = Blueprint("suppliers")
+    blueprint = Blueprint("gaskets")
 
     @endpoint(
         blueprint,
-        "/suppliers/<supplier_id:int>",
+        "/gaskets/<gasket_id:int>",
         methods=("PATCH",),
         scope="catalog:write",
         doc=Doc(
-            "patchSupplier",
-            "Rename a supplier",
-            "suppliers",
-            answers={200: Answer("The supplier now.", Supplier, {"id": 1, "name": "Acme"})},
-            body=SupplierCreate,
-            body_example={"name": "Acme"},
-            example={"supplier_id": 1},
+            "patchGasket",
+            "Rename a gasket",
+            "gaskets",
+            answers={200: Answer("The gasket now.", Gasket, {"id": 1, "name": "Seal"})},
+            body=GasketCreate,
+            body_example={"name": "Seal"},
+            example={"gasket_id": 1},
         ),
     )
-    async def patch_supplier(request: Any, supplier_id: int) -> Any:
+    async def patch_gasket(request: Any, gasket_id: int) -> Any:
         raise NotImplementedError
 
     app = create_app(make_container(database_url))
     app.blueprint(blueprint)
     doc = build_document(app)
-    operation = doc["paths"]["/suppliers/{supplier_id}"]["patch"]
-    assert operation["operationId"] == "patchSupplier"
+    operation = doc["paths"]["/gaskets/{gasket_id}"]["patch"]
+    assert operation["operationId"] == "patchGasket"
     assert operation["parameters"][0]["schema"]["type"] == "integer"
     assert {"200", "400", "404", "409", "413", "415", "422", "503"} <= set(operation["responses"])
-    assert doc["components"]["schemas"]["SupplierCreate"]["additionalProperties"] is False
-    assert "Supplier" in doc["components"]["schemas"]
+    assert doc["components"]["schemas"]["GasketCreate"]["additionalProperties"] is False
+    assert "Gasket" in doc["components"]["schemas"]
     validate(doc)

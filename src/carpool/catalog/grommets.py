@@ -5,12 +5,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
-from sqlalchemy import BigInteger, CheckConstraint, Column, Double, Identity, String, Table
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Double,
+    ForeignKey,
+    Identity,
+    String,
+    Table,
+)
 
 from carpool.auth.identity import CATALOG_READ, CATALOG_WRITE
+from carpool.catalog.suppliers import Supplier, suppliers
 from carpool.catalog.tables import NAME_MAX, metadata, timestamps
-from carpool.resources.fields import NO_NUL, NOT_BLANK, NOT_BLANK_SCHEMA, Input, Name, answer_of
-from carpool.resources.resource import Resource
+from carpool.resources.fields import NO_NUL, NOT_BLANK, NOT_BLANK_SCHEMA, Id, Input, Name, answer_of
+from carpool.resources.resource import Embed, Resource
 from carpool.resources.routes import Examples, standard_routes
 
 MATERIAL_MAX = 100
@@ -23,6 +33,7 @@ table = Table(
     Column("name", String(NAME_MAX), nullable=False, unique=True),
     Column("material", String(MATERIAL_MAX), nullable=False),
     Column("diameter_mm", Double, nullable=False),
+    Column("supplier_id", BigInteger, ForeignKey("suppliers.id", ondelete="RESTRICT"), index=True),
     *timestamps(),
     CheckConstraint("diameter_mm > 0", name="diameter_positive"),
 )
@@ -42,9 +53,15 @@ class GrommetCreate(Input):
     name: Name
     material: Material
     diameter_mm: Diameter
+    supplier_id: Id | None = Field(None, description="The supplier's id, or null for none.")
 
 
-Grommet = answer_of(GrommetCreate, name="Grommet", doc="A grommet.")
+Grommet = answer_of(
+    GrommetCreate,
+    name="Grommet",
+    doc="A grommet (with ?include=supplier, `supplier` in place of `supplier_id`).",
+    embeds={"supplier_id": ("supplier", Supplier)},
+)
 
 _AT = "2026-01-05T09:30:00.000000Z"
 EXAMPLE = {
@@ -52,6 +69,7 @@ EXAMPLE = {
     "name": "M6",
     "material": "brass",
     "diameter_mm": 6.0,
+    "supplier_id": None,
     "created_at": _AT,
     "updated_at": _AT,
 }
@@ -60,6 +78,7 @@ grommets = Resource(
     table,
     singular="grommet",
     in_use="grommet {id} is used by a widget; remove it from every widget first",
+    embeds={"supplier": Embed("supplier_id", suppliers)},
 )
 blueprint = standard_routes(
     grommets,

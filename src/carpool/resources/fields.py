@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import sys
 from datetime import datetime
-from typing import Annotated, Any, TypeVar, get_type_hints
+from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_type_hints
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -63,16 +64,17 @@ class Input(BaseModel):
 
 
 class Patch(Input):
-    """A PATCH body: fields may be left out but never null, and at least one is given (the
-    schema says so too)."""
+    """A PATCH body: fields may be left out but never null (but those in `nullable`, which
+    a POST may set null too), and at least one is given (the schema says so too)."""
 
     model_config = ConfigDict(json_schema_extra=require_some_property)
+    nullable: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*")
     @classmethod
-    def _not_null(cls, value: T) -> T:
+    def _not_null(cls, value: T, info: ValidationInfo) -> T:
         # A field validator, not the model's, so that the error points at the field.
-        if value is None:
+        if value is None and info.field_name not in cls.nullable:
             raise ValueError("cannot be null")
         return value
 
@@ -96,21 +98,74 @@ def _hints(model: type[BaseModel]) -> dict[str, Any]:
     return {name: hints[name] for name in model.model_fields}
 
 
+def _admits_none(hint: Any) -> bool:
+    return type(None) in get_args(hint)
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    # Null is a value here, not "left out": `omit_null_defaults` must keep it.
+    schema.pop("default", None)
+
+
+_NULLABLE_OPTIONAL = Field(None, json_schema_extra=_no_default)
+
+
 def patch_of(create: type[BaseModel], *, name: str, doc: str) -> type[Patch]:
-    """The PATCH body of a resource whose POST body is `create`: any non-empty subset."""
-    fields: Any = {field: (hint | None, None) for field, hint in _hints(create).items()}
-    return create_model(name, __base__=Patch, __doc__=doc, __module__=create.__module__, **fields)
-
-
-def answer_of(create: type[BaseModel], *, name: str, doc: str) -> type[Output]:
-    """The answer of a resource whose POST body is `create`: `id`, its fields, timestamps."""
+    """The PATCH body of a resource whose POST body is `create`: any non-empty subset (a
+    field `create` takes null for may be set null)."""
+    hints = _hints(create)
+    nullable = frozenset(field for field, hint in hints.items() if _admits_none(hint))
     fields: Any = {
-        "id": (Id, ...),
-        **{field: (hint, ...) for field, hint in _hints(create).items()},
-        "created_at": (datetime, ...),
-        "updated_at": (datetime, ...),
+        field: (hint, _NULLABLE_OPTIONAL) if field in nullable else (hint | None, None)
+        for field, hint in hints.items()
     }
-    return create_model(name, __base__=Output, __doc__=doc, __module__=create.__module__, **fields)
+    model: Any = create_model(
+        name, __base__=Patch, __doc__=doc, __module__=create.__module__, **fields
+    )
+    model.nullable = nullable
+    patch: type[Patch] = model
+    return patch
+
+
+class _Embedding(Output):
+    """An answer in which `?include=` may put an object in place of a column."""
+
+    embedded: ClassVar[dict[str, str]] = {}  # column: the key of the object in its place
+    model_config = ConfigDict(json_schema_extra=lambda s, m: _either(s, m))
+
+
+def _either(schema: dict[str, Any], model: Any) -> None:
+    omit_null_defaults(schema)
+    for column, key in model.embedded.items():
+        schema.setdefault("allOf", []).append(
+            {"oneOf": [{"required": [column]}, {"required": [key]}]}
+        )
+
+
+def answer_of(
+    create: type[BaseModel],
+    *,
+    name: str,
+    doc: str,
+    embeds: dict[str, tuple[str, type[BaseModel]]] | None = None,
+) -> type[Output]:
+    """The answer of a resource whose POST body is `create`: `id`, its fields, timestamps.
+    `embeds` (column: (key, model)) are the objects `?include=` puts in a column's place."""
+    embeds = embeds or {}
+    fields: dict[str, Any] = {"id": (Id, ...)}
+    for field, hint in _hints(create).items():
+        fields[field] = (hint, _NULLABLE_OPTIONAL if field in embeds else ...)
+        if field in embeds:
+            key, model = embeds[field]
+            fields[key] = (model | None, _NULLABLE_OPTIONAL)
+    fields.update({"created_at": (datetime, ...), "updated_at": (datetime, ...)})
+    base = _Embedding if embeds else Output
+    made: Any = create_model(
+        name, __base__=base, __doc__=doc, __module__=create.__module__, **fields
+    )
+    made.embedded = {column: key for column, (key, _) in embeds.items()}
+    answer: type[Output] = made
+    return answer
 
 
 _NEXT = Field(description="Pass as ?cursor= for the next page; null on the last page.")

@@ -31,11 +31,16 @@ NOTHING: frozenset[str] = frozenset()
 @dataclass(frozen=True, slots=True)
 class Embed:
     """`?include=<name>`: the `target` row that `column` names, in the column's place, under
-    the key `field` (null where the column is null). No N+1: one load for all the rows."""
+    the key `field` (the column's name without `_id`; null where the column is null). No
+    N+1: one load for all the rows, through the target's loader."""
 
     column: str
     target: Resource
-    field: str
+
+    @property
+    def field(self) -> str:
+        """The key the embedded row takes: `supplier` for `supplier_id`."""
+        return self.column.removesuffix("_id")
 
     @property
     def description(self) -> str:
