@@ -1,5 +1,5 @@
 """The triggers that make every committed write to a table NOTIFY `carpool_changes`, for
-migrations: `notify_changes("suppliers")` in an upgrade, `stop_notifying(...)` in its
+migrations: `notify_changes("parts")` in an upgrade, `stop_notifying(...)` in its
 downgrade. Live answers re-run a subscribed call when a table it read changes, so a table
 without them never pushes (tests/data/test_migrations.py checks every table has them).
 

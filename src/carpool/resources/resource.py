@@ -4,7 +4,7 @@
 unit of work (a `KeyLoader` whose `source` is the table's name, so live answers know what a
 call read), reads that go through it (a batch of lookups is one query), and writes that
 prime or clear it (read-your-writes in a batch) and honour If-Match / If-None-Match under
-a row lock. A resource whose answers are more than its rows (a widget's parts) subclasses
+a row lock. A resource whose answers are more than its rows (rows of another table) subclasses
 it and overrides `represent`, `written`, `create` or `update`; `Embed` puts the row another
 resource's column names in its place (`?include=`), through that resource's loader.
 """
@@ -39,7 +39,7 @@ class Embed:
 
     @property
     def field(self) -> str:
-        """The key the embedded row takes: `supplier` for `supplier_id`."""
+        """The key the embedded row takes: `maker` for `maker_id`."""
         return self.column.removesuffix("_id")
 
     @property
@@ -66,7 +66,7 @@ class Embed:
 class Resource:
     """A table keyed by `id`, read and written through one unit of work's loader.
 
-    `singular` names one row ("grommet"); the table's name is the plural, its path and its
+    `singular` names one row ("part"); the table's name is the plural, its path and its
     loader's `source`. `in_use` is the 409 of a delete another table refuses; `embeds` the
     includes of its reads (by include name). Subclasses add includes of their own to
     `includes` (name: what it does) and handle them in `represent`.

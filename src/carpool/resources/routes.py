@@ -3,7 +3,7 @@
 `standard_routes(resource, ...)` registers, on the resource's own blueprint, `GET /<name>`
 (a keyset page), `GET /<name>/{<singular>_id}`, `POST /<name>` (201 + `Location`),
 `PATCH /<name>/{<singular>_id}` and `DELETE /<name>/{<singular>_id}` (204), with their
-declarations: operationIds (`listGrommets`, `getGrommet`, ...), the tag (the resource's
+declarations: operationIds (`listParts`, `getPart`, ...), the tag (the resource's
 name) and the scopes stated once. What the pipeline adds to every call (ETags, 304, 412,
 Idempotency-Key, 401/403/429/503) the API description derives by itself. A resource may
 `omit` any of them and declare its own handler in their place, or add custom routes to

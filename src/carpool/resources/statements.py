@@ -34,7 +34,7 @@ class Statements:
     """By ids, a keyset page, the row lock If-Match needs, insert, update and delete.
 
     Every statement answers the table's columns in the table's order: the rows a resource
-    answers. `singular` names one row in messages ("grommet"); `in_use` is the 409 of a
+    answers. `singular` names one row in messages ("part"); `in_use` is the 409 of a
     delete another table's foreign key refuses (`{id}` is the row's id); `missing` says, by
     foreign-key column, what to answer for a value that names nothing (a 422 there).
     """
