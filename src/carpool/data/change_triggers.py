@@ -61,17 +61,22 @@ def function_name(key: str) -> str:
     return f"carpool_notify_by_{key}"
 
 
+def trigger_statements(table: str, *, key: str = "id") -> list[str]:
+    """The SQL that makes every committed write to `table` notify the values of its column
+    `key` that it changed (the id the table's rows are read by): the function, the triggers."""
+    return [_FUNCTION.format(key=key, channel=CHANNEL)] + [
+        f"CREATE TRIGGER {trigger_name(table, event)} AFTER {event.upper()} ON {table}"
+        f" {transition} FOR EACH STATEMENT EXECUTE FUNCTION {function_name(key)}()"
+        for event, transition in EVENTS.items()
+    ]
+
+
 def notify_changes(table: str, *, key: str = "id") -> None:
-    """In a migration's upgrade: every committed write to `table` notifies the values of its
-    column `key` that it changed (the id the table's rows are read by)."""
+    """In a migration's upgrade: `trigger_statements(table, key=key)`."""
     from alembic import op
 
-    op.execute(_FUNCTION.format(key=key, channel=CHANNEL))
-    for event, transition in EVENTS.items():
-        op.execute(
-            f"CREATE TRIGGER {trigger_name(table, event)} AFTER {event.upper()} ON {table}"
-            f" {transition} FOR EACH STATEMENT EXECUTE FUNCTION {function_name(key)}()"
-        )
+    for statement in trigger_statements(table, key=key):
+        op.execute(statement)
 
 
 def stop_notifying(table: str) -> None:
