@@ -11,6 +11,9 @@ import orjson
 import pytest
 from openapi_spec_validator import validate
 from pydantic import Field
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -31,6 +34,9 @@ from carpool.data.change_triggers import trigger_statements
 from carpool.resources.fields import Input, Name, answer_of
 from carpool.resources.resource import Resource
 from carpool.resources.routes import Examples, standard_routes
+from carpool.web.endpoints import Doc, endpoint
+from carpool.web.inputs import body_as
+from carpool.web.responses import json_response
 from tests.catalog.test_coalescing import queries_of
 from tests.conftest import make_container
 from tests.helpers import AUTH, ApiDocument, assert_problem, bearer, create_app, served
@@ -177,3 +183,45 @@ async def test_the_declared_routes_take_the_scopes_stated_once(app: Any) -> None
         assert_problem(refused, 403)
         writer = bearer(CATALOG_WRITE)
         assert_problem(await http.get("/gaskets", headers=writer), 403)
+
+
+async def test_a_resource_may_omit_a_standard_route_and_declare_its_own_in_its_place(
+    database_url: str, gasket_table: None
+) -> None:
+    own = Blueprint("gaskets_kept")
+    standard_routes(
+        gaskets,
+        answer=Gasket,
+        create=GasketCreate,  # the PATCH body is derived from it; its route is replaced
+        read=CATALOG_READ,
+        write=CATALOG_WRITE,
+        examples=Examples({"id": 1, "name": "G1", "bore_mm": 4}),
+        omit=("create", "delete"),
+        blueprint=own,
+    )
+
+    @endpoint(
+        own,
+        "/gaskets",
+        methods=("POST",),
+        scope=CATALOG_WRITE,
+        doc=Doc("createGasket", "Make a gasket of a bore", "gaskets", body=GasketCreate),
+    )
+    async def make_gasket(request: Request) -> HTTPResponse:
+        values = body_as(request, GasketCreate).model_dump()
+        row = await gaskets.create(request.ctx.uow, {**values, "name": values["name"].upper()})
+        return json_response(row, status=201)
+
+    application = create_app(make_container(database_url))
+    application.blueprint(own)
+    async with served(application, headers=AUTH) as http:
+        made = await http.post("/gaskets", json={"name": "g1", "bore_mm": 4})
+        assert made.status_code == 201 and made.json()["name"] == "G1"
+        path = f"/gaskets/{made.json()['id']}"
+        assert (await http.get(path)).content == made.content
+        assert (await http.delete(path)).status_code == 405, "omitted: not served"
+        patched = await http.patch(path, json={"bore_mm": 6})  # derived from the model
+        assert patched.status_code == 200 and patched.json()["bore_mm"] == 6
+        doc = (await http.get("/openapi.json")).json()
+    assert "delete" not in doc["paths"]["/gaskets/{gasket_id}"]
+    assert doc["paths"]["/gaskets"]["post"]["summary"] == "Make a gasket of a bore"
