@@ -60,7 +60,7 @@ Grommet = answer_of(
     GrommetCreate,
     name="Grommet",
     doc="A grommet (with ?include=supplier, `supplier` in place of `supplier_id`).",
-    embeds={"supplier_id": ("supplier", Supplier)},
+    embeds={"supplier_id": Supplier},
 )
 
 _AT = "2026-01-05T09:30:00.000000Z"

@@ -127,19 +127,25 @@ def patch_of(create: type[BaseModel], *, name: str, doc: str) -> type[Patch]:
     return patch
 
 
-class _Embedding(Output):
-    """An answer in which `?include=` may put an object in place of a column."""
-
-    embedded: ClassVar[dict[str, str]] = {}  # column: the key of the object in its place
-    model_config = ConfigDict(json_schema_extra=lambda s, m: _either(s, m))
+def embedded_key(column: str) -> str:
+    """The key an included row takes in place of the column that names it: `maker` for
+    `maker_id`."""
+    return column.removesuffix("_id")
 
 
 def _either(schema: dict[str, Any], model: Any) -> None:
+    """The schema of an answer says: each embeddable column, or the object in its place."""
     omit_null_defaults(schema)
-    for column, key in model.embedded.items():
-        schema.setdefault("allOf", []).append(
-            {"oneOf": [{"required": [column]}, {"required": [key]}]}
-        )
+    for column in model.embedded:
+        either = [{"required": [column]}, {"required": [embedded_key(column)]}]
+        schema.setdefault("allOf", []).append({"oneOf": either})
+
+
+class _Embedding(Output):
+    """An answer in which `?include=` may put an object in place of a column."""
+
+    embedded: ClassVar[frozenset[str]] = frozenset()  # the columns
+    model_config = ConfigDict(json_schema_extra=_either)
 
 
 def answer_of(
@@ -147,23 +153,23 @@ def answer_of(
     *,
     name: str,
     doc: str,
-    embeds: dict[str, tuple[str, type[BaseModel]]] | None = None,
+    embeds: dict[str, type[BaseModel]] | None = None,
 ) -> type[Output]:
     """The answer of a resource whose POST body is `create`: `id`, its fields, timestamps.
-    `embeds` (column: (key, model)) are the objects `?include=` puts in a column's place."""
+    `embeds` (column: the answer model of the row it names) are the objects `?include=`
+    may put in a column's place (`embedded_key`)."""
     embeds = embeds or {}
     fields: dict[str, Any] = {"id": (Id, ...)}
     for field, hint in _hints(create).items():
         fields[field] = (hint, _NULLABLE_OPTIONAL if field in embeds else ...)
         if field in embeds:
-            key, model = embeds[field]
-            fields[key] = (model | None, _NULLABLE_OPTIONAL)
+            fields[embedded_key(field)] = (embeds[field] | None, _NULLABLE_OPTIONAL)
     fields.update({"created_at": (datetime, ...), "updated_at": (datetime, ...)})
     base = _Embedding if embeds else Output
     made: Any = create_model(
         name, __base__=base, __doc__=doc, __module__=create.__module__, **fields
     )
-    made.embedded = {column: key for column, (key, _) in embeds.items()}
+    made.embedded = frozenset(embeds)
     answer: type[Output] = made
     return answer
 

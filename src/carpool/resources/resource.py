@@ -22,6 +22,7 @@ from carpool.data.loaders import KeyLoader
 from carpool.data.sql import Row
 from carpool.data.unit_of_work import Work
 from carpool.errors import Conflict, NotFound
+from carpool.resources.fields import embedded_key
 from carpool.resources.statements import Statements
 from carpool.web.conditional import Preconditions, etag_of_value
 
@@ -39,8 +40,8 @@ class Embed:
 
     @property
     def field(self) -> str:
-        """The key the embedded row takes: `maker` for `maker_id`."""
-        return self.column.removesuffix("_id")
+        """The key the embedded row takes (`embedded_key`: `maker` for `maker_id`)."""
+        return embedded_key(self.column)
 
     @property
     def description(self) -> str:
