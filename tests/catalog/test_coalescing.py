@@ -139,7 +139,7 @@ async def test_concurrent_widget_reads_on_one_unit_cost_two_queries(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=30)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     ids = list(range(1, 21))
     found = await asyncio.gather(*(widgets.one(uow, i) for i in ids))
     assert [w["id"] for w in found if w is not None] == ids
@@ -150,7 +150,7 @@ async def test_concurrent_reads_with_grommets_on_one_unit_cost_three_queries(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=30)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     found = await asyncio.gather(
         *(widgets.one(uow, i, INCLUDE_GROMMETS) for i in range(1, 21)),
         *(grommets.one(uow, i) for i in range(1, GROMMETS + 1)),
@@ -163,7 +163,7 @@ async def test_concurrent_reads_with_grommets_on_one_unit_cost_three_queries(
 
 async def test_duplicate_ids_load_once(open_uow: OpenUnit, admin_engine: AsyncEngine) -> None:
     await seed(admin_engine, widgets=5)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     found = await asyncio.gather(*(widgets.one(uow, 2) for _ in range(8)))
     assert all(w == found[0] for w in found) and found[0] is not None
     assert uow.stats.queries == 2
@@ -175,7 +175,7 @@ async def test_missing_keys_are_none_for_exactly_those_keys(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=5)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     asked = [1, 404, 3, 5000, 5]
     found = await asyncio.gather(*(widgets.one(uow, i, INCLUDE_GROMMETS) for i in asked))
     assert [w["id"] if w else None for w in found] == [1, None, 3, None, 5]
@@ -188,7 +188,7 @@ async def test_with_coalescing_off_concurrent_reads_each_take_their_own_queries(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=10)
-    uow = await open_uow(coalesce=False)
+    uow = (await open_uow(coalesce=False)).work
     found = await asyncio.gather(*(widgets.one(uow, i) for i in range(1, 11)))
     assert all(w is not None for w in found)
     assert uow.stats.queries == 20
@@ -201,7 +201,7 @@ async def test_a_patched_grommet_is_what_later_reads_embed(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=3)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     before = await widgets.one(uow, 1, INCLUDE_GROMMETS)
     assert before is not None
     gid = before["parts"][0]["grommet"]["id"]
@@ -215,7 +215,7 @@ async def test_a_created_widget_is_found_by_a_read_that_missed_it_before(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=2)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     assert await widgets.one(uow, 3, INCLUDE_GROMMETS) is None
     parts = [{"grommet_id": 4, "quantity": 7}, {"grommet_id": 2, "quantity": 1}]
     row = await widgets.create(uow, {"name": "fresh", "parts": parts})
@@ -229,7 +229,7 @@ async def test_a_deleted_widget_reads_as_missing(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=2)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     assert await widgets.one(uow, 2) is not None
     assert await widgets.delete(uow, 2, preconditions=Preconditions())
     assert await widgets.one(uow, 2) is None
@@ -239,7 +239,7 @@ async def test_what_a_write_primes_is_byte_for_byte_what_the_database_answers(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=2)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     await widgets.one(uow, 1, INCLUDE_GROMMETS)
     # Grommet 3 was loaded with widget 1, grommet 1 is primed by its update below.
     parts = [{"grommet_id": 3, "quantity": 3}, {"grommet_id": 1, "quantity": 9}]
@@ -258,7 +258,7 @@ async def test_undoing_a_savepoint_leaves_no_stale_row(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=2)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     original = await widgets.one(uow, 1, INCLUDE_GROMMETS)
     async with uow.savepoint() as point:
         await widgets.update(uow, 1, {"name": "doomed", "parts": []}, preconditions=Preconditions())
@@ -275,7 +275,7 @@ async def test_a_grommet_deleted_between_two_reads_is_a_conflict_not_a_crash(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=5)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     before = await widgets.one(uow, 1)
     assert before is not None
     gone = before["parts"][0]["grommet_id"]
