@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.catalog.test_coalescing import queries_of
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, created
 from tests.websocket_support import AsgiSocket
 
 ACME = {"name": "Acme", "country": "DE"}
@@ -17,20 +17,14 @@ BODY_KEYS = ["id", "name", "country", "created_at", "updated_at"]
 
 
 async def supplier(client: httpx.AsyncClient, name: str, country: str = "DE") -> dict[str, Any]:
-    response = await client.post("/suppliers", json={"name": name, "country": country})
-    assert response.status_code == 201, response.text
-    made: dict[str, Any] = response.json()
-    return made
+    return await created(client, "/suppliers", {"name": name, "country": country})
 
 
 async def grommet(
     client: httpx.AsyncClient, name: str, supplier_id: int | None = None
 ) -> dict[str, Any]:
     body = {"name": name, "material": "brass", "diameter_mm": 6, "supplier_id": supplier_id}
-    response = await client.post("/grommets", json=body)
-    assert response.status_code == 201, response.text
-    made: dict[str, Any] = response.json()
-    return made
+    return await created(client, "/grommets", body)
 
 
 # -- the resource ------------------------------------------------------------------------------
