@@ -58,7 +58,7 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def admin_engine(database_url: str) -> AsyncIterator[Database]:
+async def admin_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine of the tests' own, outside the app, to look at and reset the database."""
     engine = create_async_engine(database_url, poolclass=NullPool)
     yield engine
@@ -115,7 +115,7 @@ async def socket(app: Any, client: httpx.AsyncClient) -> AsyncIterator[AsgiSocke
 
 
 @pytest.fixture(scope="session")
-async def engine(app: Any, container: Container) -> AsyncEngine:
+async def engine(app: Any, container: Container) -> Database:
     """The app's own database (its asyncpg pools, to inspect them)."""
     resolved: Database = container.database()
     return resolved

@@ -188,7 +188,7 @@ class ApiDocument:
         answer = self.node(pointer)
         for header in answer.get("headers", {}):
             assert header in response.headers, f"{where}: no {header} header"
-        if method == "HEAD" or response.status_code == 204:
+        if method == "HEAD" or response.status_code in (204, 304):
             assert response.content == b"", where
             return
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
@@ -216,3 +216,11 @@ async def served(
             transport=transport, base_url=base_url, headers=headers
         ) as http:
             yield http
+
+
+async def created(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST `body` to `path`; the created resource's body (fails unless 201)."""
+    response = await client.post(path, json=body)
+    assert response.status_code == 201, response.text
+    made: dict[str, Any] = response.json()
+    return made

@@ -133,9 +133,9 @@ async def role_of_write(request: Request) -> HTTPResponse:
 async def guarded_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     """A grommet, or 401 once its material is "revoked": stands in for a caller whose token
     expired (live answers end a subscription on 401)."""
-    from carpool.catalog import reads
+    from carpool.catalog.grommets import grommets
 
-    found = await reads.grommet(request.ctx.uow, grommet_id)
+    found = await grommets.one(request.ctx.uow, grommet_id)
     if found is not None and found["material"] == "revoked":
         return problem_response(401, "the token has expired")
     return json_response(found)

@@ -16,9 +16,8 @@ from sanic import Sanic
 from sanic.asgi import ASGIApp
 from sanic.request import Request
 
+from carpool import catalog
 from carpool.catalog import examples
-from carpool.catalog.availability_routes import blueprint as availability_routes
-from carpool.catalog.routes import blueprint as catalog_routes
 from carpool.compose.batch import batch_routes
 from carpool.compose.dispatch import add_subrequest_hook
 from carpool.compose.examples import CallExamples
@@ -153,8 +152,7 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
     logs.configure_logging(settings.log_level)
 
     app.blueprint(health.blueprint)
-    app.blueprint(catalog_routes)
-    app.blueprint(availability_routes)
+    app.blueprint(catalog.blueprints())
     calls = CallExamples(
         examples.BATCH, examples.BATCH_ANSWER, examples.GET_GROMMET, examples.GROMMET
     )

@@ -14,12 +14,15 @@ from dependency_injector import providers
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.catalog import loaders, queries, reads
+from carpool.catalog.grommets import grommets
+from carpool.catalog.widgets import widgets
 from carpool.data.unit_of_work import UnitOfWork
 from carpool.errors import Conflict
+from carpool.web.conditional import Preconditions
 from tests.conftest import OpenUnit
 
 GROMMETS = 5
+INCLUDE_GROMMETS = frozenset({"grommets"})
 
 
 async def seed(admin_engine: AsyncEngine, widgets: int) -> None:
@@ -136,9 +139,9 @@ async def test_concurrent_widget_reads_on_one_unit_cost_two_queries(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=30)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     ids = list(range(1, 21))
-    found = await asyncio.gather(*(reads.widget(uow, i, include_grommets=False) for i in ids))
+    found = await asyncio.gather(*(widgets.one(uow, i) for i in ids))
     assert [w["id"] for w in found if w is not None] == ids
     assert uow.stats.queries == 2
 
@@ -147,10 +150,10 @@ async def test_concurrent_reads_with_grommets_on_one_unit_cost_three_queries(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=30)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     found = await asyncio.gather(
-        *(reads.widget(uow, i, include_grommets=True) for i in range(1, 21)),
-        *(reads.grommet(uow, i) for i in range(1, GROMMETS + 1)),
+        *(widgets.one(uow, i, INCLUDE_GROMMETS) for i in range(1, 21)),
+        *(grommets.one(uow, i) for i in range(1, GROMMETS + 1)),
     )
     for item in found[:20]:
         assert item is not None
@@ -160,11 +163,11 @@ async def test_concurrent_reads_with_grommets_on_one_unit_cost_three_queries(
 
 async def test_duplicate_ids_load_once(open_uow: OpenUnit, admin_engine: AsyncEngine) -> None:
     await seed(admin_engine, widgets=5)
-    uow = await open_uow()
-    found = await asyncio.gather(*(reads.widget(uow, 2, include_grommets=False) for _ in range(8)))
+    uow = (await open_uow()).work
+    found = await asyncio.gather(*(widgets.one(uow, 2) for _ in range(8)))
     assert all(w == found[0] for w in found) and found[0] is not None
     assert uow.stats.queries == 2
-    assert await reads.widget(uow, 2, include_grommets=False) == found[0]
+    assert await widgets.one(uow, 2) == found[0]
     assert uow.stats.queries == 2
 
 
@@ -172,12 +175,12 @@ async def test_missing_keys_are_none_for_exactly_those_keys(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=5)
-    uow = await open_uow()
+    uow = (await open_uow()).work
     asked = [1, 404, 3, 5000, 5]
-    found = await asyncio.gather(*(reads.widget(uow, i, include_grommets=True) for i in asked))
+    found = await asyncio.gather(*(widgets.one(uow, i, INCLUDE_GROMMETS) for i in asked))
     assert [w["id"] if w else None for w in found] == [1, None, 3, None, 5]
-    grommets = await asyncio.gather(*(reads.grommet(uow, i) for i in (1, 99, 2)))
-    assert [g["id"] if g else None for g in grommets] == [1, None, 2]
+    found_grommets = await asyncio.gather(*(grommets.one(uow, i) for i in (1, 99, 2)))
+    assert [g["id"] if g else None for g in found_grommets] == [1, None, 2]
     assert uow.stats.queries == 4  # widgets, parts, grommets; then 99, the one not yet loaded
 
 
@@ -185,10 +188,8 @@ async def test_with_coalescing_off_concurrent_reads_each_take_their_own_queries(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=10)
-    uow = await open_uow(coalesce=False)
-    found = await asyncio.gather(
-        *(reads.widget(uow, i, include_grommets=False) for i in range(1, 11))
-    )
+    uow = (await open_uow(coalesce=False)).work
+    found = await asyncio.gather(*(widgets.one(uow, i) for i in range(1, 11)))
     assert all(w is not None for w in found)
     assert uow.stats.queries == 20
 
@@ -200,28 +201,26 @@ async def test_a_patched_grommet_is_what_later_reads_embed(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=3)
-    uow = await open_uow()
-    before = await reads.widget(uow, 1, include_grommets=True)
+    uow = (await open_uow()).work
+    before = await widgets.one(uow, 1, INCLUDE_GROMMETS)
     assert before is not None
     gid = before["parts"][0]["grommet"]["id"]
-    row = await uow.run(queries.update_grommet, gid, {"material": "steel"})
-    loaders.grommet_written(uow, gid, row)
-    after = await reads.widget(uow, 1, include_grommets=True)
+    row = await grommets.update(uow, gid, {"material": "steel"}, preconditions=Preconditions())
+    after = await widgets.one(uow, 1, INCLUDE_GROMMETS)
     assert after is not None and after["parts"][0]["grommet"]["material"] == "steel"
-    assert await reads.grommet(uow, gid) == row
+    assert await grommets.one(uow, gid) == row
 
 
 async def test_a_created_widget_is_found_by_a_read_that_missed_it_before(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=2)
-    uow = await open_uow()
-    assert await reads.widget(uow, 3, include_grommets=True) is None
+    uow = (await open_uow()).work
+    assert await widgets.one(uow, 3, INCLUDE_GROMMETS) is None
     parts = [{"grommet_id": 4, "quantity": 7}, {"grommet_id": 2, "quantity": 1}]
-    row = await uow.run(queries.create_widget, "fresh", parts)
+    row = await widgets.create(uow, {"name": "fresh", "parts": parts})
     assert row["id"] == 3
-    loaders.widget_written(uow, 3, row, parts)
-    created = await reads.widget(uow, 3, include_grommets=True)
+    created = await widgets.one(uow, 3, INCLUDE_GROMMETS)
     assert created is not None
     assert [(p["grommet"]["id"], p["quantity"]) for p in created["parts"]] == [(2, 1), (4, 7)]
 
@@ -230,32 +229,28 @@ async def test_a_deleted_widget_reads_as_missing(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=2)
-    uow = await open_uow()
-    assert await reads.widget(uow, 2, include_grommets=False) is not None
-    assert await uow.run(queries.delete_widget, 2)
-    loaders.widget_written(uow, 2, None, None)
-    assert await reads.widget(uow, 2, include_grommets=False) is None
+    uow = (await open_uow()).work
+    assert await widgets.one(uow, 2) is not None
+    assert await widgets.delete(uow, 2, preconditions=Preconditions())
+    assert await widgets.one(uow, 2) is None
 
 
 async def test_what_a_write_primes_is_byte_for_byte_what_the_database_answers(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=2)
-    uow = await open_uow()
-    await reads.widget(uow, 1, include_grommets=True)
+    uow = (await open_uow()).work
+    await widgets.one(uow, 1, INCLUDE_GROMMETS)
     # Grommet 3 was loaded with widget 1, grommet 1 is primed by its update below.
     parts = [{"grommet_id": 3, "quantity": 3}, {"grommet_id": 1, "quantity": 9}]
-    created = await uow.run(queries.create_widget, "new", parts)
-    loaders.widget_written(uow, created["id"], created, parts)
-    renamed = await uow.run(queries.update_widget, 1, name="renamed", parts=None)
-    loaders.widget_written(uow, 1, renamed, None)
-    grommet = await uow.run(queries.update_grommet, 1, {"diameter_mm": 1.5})
-    loaders.grommet_written(uow, 1, grommet)
+    created = await widgets.create(uow, {"name": "new", "parts": parts})
+    await widgets.update(uow, 1, {"name": "renamed"}, preconditions=Preconditions())
+    await grommets.update(uow, 1, {"diameter_mm": 1.5}, preconditions=Preconditions())
     queries_before = uow.stats.queries
-    primed = [await reads.widget(uow, i, include_grommets=True) for i in (1, created["id"])]
+    primed = [await widgets.one(uow, i, INCLUDE_GROMMETS) for i in (1, created["id"])]
     assert uow.stats.queries == queries_before  # all of it came from what the writes primed
     uow.forget_loaded()
-    fresh = [await reads.widget(uow, i, include_grommets=True) for i in (1, created["id"])]
+    fresh = [await widgets.one(uow, i, INCLUDE_GROMMETS) for i in (1, created["id"])]
     assert orjson.dumps(primed) == orjson.dumps(fresh)
 
 
@@ -263,18 +258,16 @@ async def test_undoing_a_savepoint_leaves_no_stale_row(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=2)
-    uow = await open_uow()
-    original = await reads.widget(uow, 1, include_grommets=True)
+    uow = (await open_uow()).work
+    original = await widgets.one(uow, 1, INCLUDE_GROMMETS)
     async with uow.savepoint() as point:
-        row = await uow.run(queries.update_widget, 1, name="doomed", parts=[])
-        loaders.widget_written(uow, 1, row, [])
-        gone = await uow.run(queries.update_grommet, 2, {"name": "doomed"})
-        loaders.grommet_written(uow, 2, gone)
-        doomed = await reads.widget(uow, 1, include_grommets=True)
+        await widgets.update(uow, 1, {"name": "doomed", "parts": []}, preconditions=Preconditions())
+        await grommets.update(uow, 2, {"name": "doomed"}, preconditions=Preconditions())
+        doomed = await widgets.one(uow, 1, INCLUDE_GROMMETS)
         assert doomed is not None and doomed["name"] == "doomed" and doomed["parts"] == []
         await point.undo()
-    assert await reads.widget(uow, 1, include_grommets=True) == original
-    restored = await reads.grommet(uow, 2)
+    assert await widgets.one(uow, 1, INCLUDE_GROMMETS) == original
+    restored = await grommets.one(uow, 2)
     assert restored is not None and restored["name"] == "g2"
 
 
@@ -282,12 +275,12 @@ async def test_a_grommet_deleted_between_two_reads_is_a_conflict_not_a_crash(
     open_uow: OpenUnit, admin_engine: AsyncEngine
 ) -> None:
     await seed(admin_engine, widgets=5)
-    uow = await open_uow()
-    before = await reads.widget(uow, 1, include_grommets=False)
+    uow = (await open_uow()).work
+    before = await widgets.one(uow, 1)
     assert before is not None
     gone = before["parts"][0]["grommet_id"]
     async with admin_engine.begin() as conn:
         await conn.execute(text("DELETE FROM widget_parts WHERE grommet_id = :g"), {"g": gone})
         await conn.execute(text("DELETE FROM grommets WHERE id = :g"), {"g": gone})
     with pytest.raises(Conflict, match=f"grommet {gone} is gone"):
-        await reads.widget(uow, 1, include_grommets=True)
+        await widgets.one(uow, 1, INCLUDE_GROMMETS)

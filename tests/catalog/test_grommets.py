@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import count
+from tests.helpers import created
 
 M6 = {"name": "M6", "material": "brass", "diameter_mm": 6}
 
 
-async def create(client: httpx.AsyncClient, **fields: object) -> dict[str, object]:
-    response = await client.post("/grommets", json={**M6, **fields})
-    assert response.status_code == 201, response.text
-    body: dict[str, object] = response.json()
-    return body
+async def create(client: httpx.AsyncClient, **fields: object) -> dict[str, Any]:
+    return await created(client, "/grommets", {**M6, **fields})
 
 
 async def test_create_answers_201_with_location_and_the_stored_grommet(

@@ -11,11 +11,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool.catalog import reads, writes
+from carpool.catalog.grommets import grommets
+from carpool.catalog.widgets import widgets
 from carpool.web.conditional import Preconditions
 from carpool.web.endpoints import PUBLIC, Doc, endpoint
 from carpool.web.responses import problem_response
-from tests.catalog.test_coalescing import assert_embedded, queries_of, seed
+from tests.catalog.test_coalescing import INCLUDE_GROMMETS, assert_embedded, queries_of, seed
 from tests.conftest import make_container, wait_for_idle_pool
 from tests.helpers import AUTH, create_app, served
 
@@ -213,10 +214,8 @@ def _doomed_routes() -> Blueprint:
     )
     async def rename_read_then_fail(request: Request, grommet_id: int) -> HTTPResponse:
         uow = request.ctx.uow
-        await writes.update_grommet(
-            uow, grommet_id, {"name": "doomed"}, preconditions=Preconditions()
-        )
-        assert (await reads.widget(uow, 1, include_grommets=True)) is not None
+        await grommets.update(uow, grommet_id, {"name": "doomed"}, preconditions=Preconditions())
+        assert (await widgets.one(uow, 1, INCLUDE_GROMMETS)) is not None
         return problem_response(409, "the item fails after its write")
 
     return blueprint

@@ -22,6 +22,7 @@ from tests.fake_inventory import FakeInventory, fake_inventory
 from tests.helpers import AUTH, ApiDocument, create_app
 
 M6 = {"name": "M6", "material": "brass", "diameter_mm": 6}
+ACME = {"name": "Acme", "country": "DE"}
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +176,9 @@ async def test_the_input_schemas_refuse_what_the_routes_refuse(http: httpx.Async
     assert api.errors(widget_create, {"name": "w", "parts": [{"grommet_id": 1, "quantity": 0}]})
     assert api.errors(widget_create, {"name": "w", "parts": [{"grommet_id": 1, "quantity": "4"}]})
     get_grommet = (await document(http))["paths"]["/grommets/{grommet_id}"]["get"]
-    assert "422" not in get_grommet["responses"], "a non-number id is a 404 (Sanic's int converter)"
+    (path_id,) = [p for p in get_grommet["parameters"] if p["in"] == "path"]
+    assert path_id["schema"]["type"] == "integer" and "404" in get_grommet["responses"]
+    assert "404" in path_id["description"], "a non-number id is a 404 (the int converter)"
     assert (await http.get("/grommets/abc")).status_code == 404
 
 
@@ -188,8 +191,25 @@ def _scenario(widget_body: dict[str, Any]) -> list[tuple[str, str, str, Any, int
         ("GET", "/metrics", "/metrics", None, 200),
         ("GET", "/client.js", "/client.js", None, 200),
         ("GET", "/demo", "/demo", None, 200),
-        ("POST", "/grommets", "/grommets", M6, 201),
+        ("POST", "/suppliers", "/suppliers", ACME, 201),
+        ("POST", "/suppliers", "/suppliers", {**ACME, "country": "FR"}, 409),
+        ("POST", "/suppliers", "/suppliers", {"name": "Bolt", "country": "de"}, 422),
+        ("POST", "/suppliers", "/suppliers", {"name": "Bolt", "country": "FR"}, 201),
+        ("GET", "/suppliers", "/suppliers?limit=1", None, 200),
+        ("GET", "/suppliers", "/suppliers?limit=0", None, 422),
+        ("GET", "/suppliers/{supplier_id}", "/suppliers/1", None, 200),
+        ("GET", "/suppliers/{supplier_id}", "/suppliers/999", None, 404),
+        ("PATCH", "/suppliers/{supplier_id}", "/suppliers/1", {"country": "FR"}, 200),
+        ("PATCH", "/suppliers/{supplier_id}", "/suppliers/1", {"country": "ZZ"}, 422),
+        ("POST", "/grommets", "/grommets", {**M6, "supplier_id": 1}, 201),
+        ("GET", "/grommets", "/grommets?include=supplier", None, 200),
+        ("GET", "/grommets/{grommet_id}", "/grommets/1?include=supplier", None, 200),
+        ("GET", "/grommets/{grommet_id}", "/grommets/1?include=suppliers", None, 422),
+        ("DELETE", "/suppliers/{supplier_id}", "/suppliers/1", None, 409),
+        ("DELETE", "/suppliers/{supplier_id}", "/suppliers/3", None, 204),
+        ("DELETE", "/suppliers/{supplier_id}", "/suppliers/3", None, 404),
         ("POST", "/grommets", "/grommets", {**M6, "name": "M8"}, 201),
+        ("POST", "/grommets", "/grommets", {**M6, "name": "M9", "supplier_id": 999}, 422),
         ("POST", "/grommets", "/grommets", M6, 409),
         ("POST", "/grommets", "/grommets", {**M6, "diameter_mm": -1}, 422),
         ("POST", "/grommets", "/grommets", b"{not json", 400),
@@ -267,6 +287,11 @@ async def test_every_real_answer_of_every_operation_matches_the_document(
             assert response.status_code == status, (asked, path, response.text)
             api.check_answer(asked, path_template, response)
             seen.setdefault((asked, path_template), set()).add(status)
+            if asked == "GET" and status == 200 and "etag" in response.headers:
+                probes = await _conditional_probes(http, path, response.headers["etag"])
+                for probe in probes:
+                    api.check_answer(asked, path_template, probe)
+                    seen[(asked, path_template)].add(probe.status_code)
     for key, operation in described.items():
         statuses = seen.get(key, set())
         if key not in _NO_SUCCESS_HERE:
@@ -274,6 +299,61 @@ async def test_every_real_answer_of_every_operation_matches_the_document(
         documented_errors = [s for s in operation["responses"] if s.startswith(("4", "5"))]
         if documented_errors and key[0] != "HEAD" and key not in _NO_ERROR_HERE:
             assert any(status >= 400 for status in statuses), f"{key}: no error answer checked"
+
+
+async def _conditional_probes(
+    http: httpx.AsyncClient, path: str, etag: str
+) -> list[httpx.Response]:
+    """What the pipeline answers a read whatever its route: 304 to its own ETag in
+    If-None-Match (200 if the answer changed meanwhile: /metrics), 412 to an If-Match that
+    does not match."""
+    unchanged = await http.get(path, headers={"if-none-match": etag})
+    assert unchanged.status_code in (200, 304), path
+    refused = await http.get(path, headers={"if-match": '"not-this-one"'})
+    assert refused.status_code == 412, path
+    return [unchanged, refused]
+
+
+async def test_every_status_the_pipeline_answers_is_documented_for_every_operation(
+    http: httpx.AsyncClient, plain_app: Any
+) -> None:
+    """Whatever a route's handler does, the pipeline may answer these (its method, unit of
+    work, scope and conditions say which); a document that omits one for any operation fails.
+    The statuses are stated here as the pipeline's behaviour, not read from the generator."""
+    described = operations(await document(http))
+    for route in plain_app.router.routes:
+        declared = endpoint_of(route)
+        assert declared is not None
+        for method in route.methods:
+            documented = set(described[(method, template(route.uri))]["responses"])
+            expected: set[int] = set()
+            if not declared.websocket:
+                expected.add(412)  # If-Match not holding, or conditions the route ignores
+                if method in ("GET", "HEAD") and any(s < 300 for s in declared.doc.answers):
+                    expected.add(304)
+            if declared.scope is not None and not declared.websocket:
+                expected |= {401, 429} | ({403} if declared.scope != "*" else set())
+            if declared.unit:
+                expected.add(503)
+                if method not in ("GET", "HEAD", "OPTIONS"):
+                    expected |= {409, 422} if not declared.websocket else {409}
+            missing = {str(status) for status in expected} - documented
+            assert not missing, (method, route.uri, sorted(missing))
+
+
+async def test_reads_document_their_etag_and_revalidation(http: httpx.AsyncClient) -> None:
+    doc = await document(http)
+    for (method, path), operation in operations(doc).items():
+        if method != "GET" or path == "/ws":
+            continue
+        assert "etag" in operation["responses"]["200"].get("headers", {}), path
+        assert "If-None-Match" in operation["description"], path
+    patch = doc["paths"]["/grommets/{grommet_id}"]["patch"]
+    assert "etag" in patch["responses"]["200"]["headers"]
+    assert "If-Match" in patch["description"] and "Idempotency-Key" in patch["description"]
+    create = doc["paths"]["/grommets"]["post"]
+    assert set(create["responses"]["201"]["headers"]) == {"location", "etag"}
+    assert "Idempotency-Key" in create["description"]
 
 
 async def test_an_unknown_method_is_405_with_allow_as_the_document_says(
@@ -315,7 +395,7 @@ async def test_unknown_docs_assets_are_404(http: httpx.AsyncClient) -> None:
         assert response.headers["content-type"] == "application/problem+json"
 
 
-class SupplierCreate(BaseModel):
+class GasketCreate(BaseModel):
     """A resource the app does not have, declared as a new one would be."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -323,40 +403,40 @@ class SupplierCreate(BaseModel):
     name: str = Field(min_length=1)
 
 
-class Supplier(SupplierCreate):
+class Gasket(GasketCreate):
     id: int
 
 
 async def test_a_new_resource_is_described_with_no_edit_to_the_description_code(
     database_url: str,
 ) -> None:
-    blueprint = Blueprint("suppliers")
+    blueprint = Blueprint("gaskets")
 
     @endpoint(
         blueprint,
-        "/suppliers/<supplier_id:int>",
+        "/gaskets/<gasket_id:int>",
         methods=("PATCH",),
         scope="catalog:write",
         doc=Doc(
-            "patchSupplier",
-            "Rename a supplier",
-            "suppliers",
-            answers={200: Answer("The supplier now.", Supplier, {"id": 1, "name": "Acme"})},
-            body=SupplierCreate,
-            body_example={"name": "Acme"},
-            example={"supplier_id": 1},
+            "patchGasket",
+            "Rename a gasket",
+            "gaskets",
+            answers={200: Answer("The gasket now.", Gasket, {"id": 1, "name": "Seal"})},
+            body=GasketCreate,
+            body_example={"name": "Seal"},
+            example={"gasket_id": 1},
         ),
     )
-    async def patch_supplier(request: Any, supplier_id: int) -> Any:
+    async def patch_gasket(request: Any, gasket_id: int) -> Any:
         raise NotImplementedError
 
     app = create_app(make_container(database_url))
     app.blueprint(blueprint)
     doc = build_document(app)
-    operation = doc["paths"]["/suppliers/{supplier_id}"]["patch"]
-    assert operation["operationId"] == "patchSupplier"
+    operation = doc["paths"]["/gaskets/{gasket_id}"]["patch"]
+    assert operation["operationId"] == "patchGasket"
     assert operation["parameters"][0]["schema"]["type"] == "integer"
     assert {"200", "400", "404", "409", "413", "415", "422", "503"} <= set(operation["responses"])
-    assert doc["components"]["schemas"]["SupplierCreate"]["additionalProperties"] is False
-    assert "Supplier" in doc["components"]["schemas"]
+    assert doc["components"]["schemas"]["GasketCreate"]["additionalProperties"] is False
+    assert "Gasket" in doc["components"]["schemas"]
     validate(doc)

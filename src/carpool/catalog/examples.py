@@ -1,38 +1,15 @@
-"""Example requests and answers of the catalog's routes, shown in the API descriptions (also
-as a batch and as frames, handed to the compose routes by `create_app`)."""
+"""Examples that span the catalog's resources: a batch and a frame, shown in the API
+descriptions of `POST /batch` and `/ws` (handed to the compose routes by `create_app`)."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-_AT = "2026-01-05T09:30:00.000000Z"
-GROMMET: Final[dict[str, Any]] = {
-    "id": 1,
-    "name": "M6",
-    "material": "brass",
-    "diameter_mm": 6.0,
-    "created_at": _AT,
-    "updated_at": _AT,
-}
-GROMMET_CREATE: Final = {"name": "M6", "material": "brass", "diameter_mm": 6}
-GROMMET_PATCH: Final = {"diameter_mm": 6.5}
-GROMMET_PAGE: Final = {"items": [GROMMET], "next": "YWZ0ZXI6MQ"}
-WIDGET: Final[dict[str, Any]] = {
-    "id": 3,
-    "name": "hinge",
-    "parts": [{"grommet_id": 1, "quantity": 4}],
-    "created_at": _AT,
-    "updated_at": _AT,
-}
-WIDGET_CREATE: Final = {"name": "hinge", "parts": [{"grommet_id": 1, "quantity": 4}]}
-WIDGET_PATCH: Final = {"name": "hinge-2"}
-WIDGET_PAGE: Final = {"items": [WIDGET], "next": None}
-AVAILABILITY: Final = {
-    "widget_id": 3,
-    "buildable": 10,
-    "limited_by": 1,
-    "parts": [{"grommet_id": 1, "quantity": 4, "available": 42, "enough_for": 10}],
-}
+from carpool.catalog import grommets
+from carpool.catalog.widgets import routes as widget_routes
+
+GROMMET: Final = grommets.EXAMPLE
+WIDGET: Final = widget_routes.EXAMPLE
 
 # What Swagger UI's "Try it out" sends to POST /batch: a grommet, a widget made of it (the
 # new id passed by a reference), and the widget read back with its grommet embedded.

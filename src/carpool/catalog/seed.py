@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from carpool.catalog.models import grommets, widget_parts, widgets
+from carpool.catalog.grommets import table as grommets
+from carpool.catalog.widgets.tables import widget_parts, widgets
 
 _GROMMETS = [
     {"name": "M4 brass", "material": "brass", "diameter_mm": 4.0},

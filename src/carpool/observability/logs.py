@@ -15,7 +15,7 @@ from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 
 from carpool.data.unit_of_work import Work
-from carpool.web.route_names import route_of
+from carpool.route_names import route_of
 
 REQUEST_ID_HEADER = "x-request-id"
 # What a client's own request id may look like; anything else is replaced, never echoed.

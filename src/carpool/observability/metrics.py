@@ -27,7 +27,7 @@ from prometheus_client import (
 from sanic.request import Request
 
 from carpool.data.faults import PoolFigures
-from carpool.web.route_names import route_of
+from carpool.route_names import route_of
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST

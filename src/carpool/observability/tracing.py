@@ -17,7 +17,7 @@ from sanic.request import Request
 
 from carpool.observability import sql_spans
 from carpool.observability.logs import caller_of
-from carpool.web.route_names import route_of
+from carpool.route_names import route_of
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider

@@ -166,6 +166,12 @@ def _as_cached(condition: str, tag: str) -> str:
     return tag
 
 
+def represented(method: str, status: int) -> bool:
+    """Whether a write's answer of `status` is the target's representation (and carries its
+    ETag when it has a JSON body): PATCH or PUT 200, POST 201."""
+    return (method, status) in _REPRESENTED_WRITES
+
+
 def stamp_written(method: str, response: BaseHTTPResponse) -> BaseHTTPResponse:
     """A write's answer with the ETag of the representation it answers (PATCH 200, POST 201)."""
     written = (method, response.status) in _REPRESENTED_WRITES

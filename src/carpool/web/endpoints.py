@@ -73,7 +73,11 @@ class Doc:
     generator). `body` and `query` are the input models (validation-mode JSON Schema);
     `path` optionally narrows the path parameters the route's converters imply. `example`
     gives an example value of each parameter; `body_example` an example body. A socket
-    route lists its frames in `messages`.
+    route lists its frames in `messages`. `conditions`: the write evaluates If-Match /
+    If-None-Match against the resource it changes (the description then says so).
+
+    What the pipeline does for every call is not stated here: the generator derives it
+    from the route's method, unit of work, scope and `conditions` (`web/http_doc.py`).
     """
 
     operation_id: str
@@ -88,6 +92,7 @@ class Doc:
     example: Mapping[str, Any] = field(default_factory=dict)
     description: str | None = None
     messages: tuple[Message, ...] = ()
+    conditions: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: Sanic hashes route ctx

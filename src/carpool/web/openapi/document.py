@@ -21,8 +21,9 @@ from carpool.web.route_names import template
 
 log = logging.getLogger("carpool.openapi")
 ASYNCAPI = "/asyncapi.json"
-# The order the docs UI shows: the resources first, the machinery last.
-_TAG_ORDER = ("grommets", "widgets", "batch", "websocket", "operations", "documentation")
+# The order the docs UI shows: the app's own tags first (in the order its routes were
+# registered), then the machinery's, in this order.
+_MACHINERY = ("batch", "websocket", "operations", "documentation")
 _REQUEST_ID = {
     "name": "X-Request-ID",
     "in": "header",
@@ -87,14 +88,16 @@ def _path_item() -> dict[str, Any]:
 
 
 def _tags(paths: dict[str, dict[str, Any]]) -> list[str]:
-    used = {
+    used = [
         tag
         for item in paths.values()
         for operation in item.values()
         if isinstance(operation, dict)
         for tag in operation.get("tags", ())
-    }
-    return sorted(used, key=lambda tag: (_TAG_ORDER.index(tag) if tag in _TAG_ORDER else 99, tag))
+    ]
+    first_seen = list(dict.fromkeys(used))
+    machinery = [tag for tag in _MACHINERY if tag in first_seen]
+    return [tag for tag in first_seen if tag not in _MACHINERY] + machinery
 
 
 def version_of_carpool() -> str:

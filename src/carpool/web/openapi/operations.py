@@ -7,11 +7,11 @@ from typing import Any
 
 from sanic_routing import Route
 
+from carpool.web import http_doc
 from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Answer, Doc, Endpoint
 from carpool.web.openapi.schemas import Components, Schema, ref
 from carpool.web.responses import JSON, PROBLEM_JSON, Problem
 from carpool.web.route_names import path_parameters
-from carpool.web.unit_scope import SAFE_METHODS
 
 Operation = dict[str, Any]
 # What a problem of each status means, wherever it is answered.
@@ -36,8 +36,6 @@ PROBLEM_TEXT = {
     504: "It did not finish in time.",
 }
 _BODY_ERRORS = (400, 413, 415, 422)  # what reading a JSON body into a model can answer
-_WRITE_ERRORS = (409, 503)  # a refused COMMIT (a lost race is 409)
-_UNIT_ERRORS = (503,)  # the database unreachable, or no connection free in time (Retry-After)
 _CONVERTERS: dict[str, Schema] = {
     "int": {"type": "integer", "description": "A number; one that names nothing answers 404."},
     "str": {"type": "string", "pattern": "^[^/]+$"},
@@ -72,8 +70,9 @@ def operation(declared: Endpoint, route: Route, method: str, components: Compone
         "summary": doc.summary,
         "tags": [doc.tag],
     }
-    if doc.description:
-        generated["description"] = doc.description
+    description = http_doc.description(declared, method)
+    if description:
+        generated["description"] = description
     if parameters:
         generated["parameters"] = parameters
     if doc.body is not None:
@@ -121,8 +120,8 @@ def head_of(get: Operation) -> Operation:
 def _responses(
     declared: Endpoint, route: Route, method: str, components: Components
 ) -> dict[str, Any]:
-    doc = declared.doc
-    responses = {str(status): _answer(answer, components) for status, answer in doc.answers.items()}
+    answers = http_doc.answers(declared, method)
+    responses = {str(status): _answer(answer, components) for status, answer in answers.items()}
     for status in sorted(_error_statuses(declared, route, method)):
         responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
     responses["default"] = {"$ref": "#/components/responses/ProblemDefault"}
@@ -131,21 +130,13 @@ def _responses(
 
 def _error_statuses(declared: Endpoint, route: Route, method: str) -> set[int]:
     doc = declared.doc
-    statuses = set(doc.errors)
+    statuses = set(doc.errors) | http_doc.pipeline_statuses(declared, method)
     if doc.body is not None:
         statuses.update(_BODY_ERRORS)
     if doc.query is not None:
         statuses.add(422)
     if path_parameters(route.uri):
         statuses.add(404)
-    if declared.scope is not PUBLIC and not declared.websocket:
-        statuses.update((401, 429))  # every item and frame counts against the budget too
-        if declared.scope != AUTHENTICATED:
-            statuses.add(403)
-    if declared.unit:
-        statuses.update(_UNIT_ERRORS)
-    if declared.unit and method not in SAFE_METHODS:
-        statuses.update(_WRITE_ERRORS)
     return statuses
 
 
