@@ -146,12 +146,14 @@ export interface AvailabilityPart {
   enough_for: number;
 }
 
-/** A grommet. */
+/** A grommet (with ?include=supplier, `supplier` in place of `supplier_id`). */
 export interface Grommet {
   id: number;
   name: string;
   material: string;
   diameter_mm: number;
+  supplier_id?: number | null;
+  supplier?: Supplier | null;
   created_at: string;
   updated_at: string;
 }
@@ -161,6 +163,7 @@ export interface GrommetCreate {
   name: string;
   material: string;
   diameter_mm: number;
+  supplier_id?: number | null;
 }
 
 /** A page of grommets by id. */
@@ -169,11 +172,12 @@ export interface GrommetPage {
   next: string | null;
 }
 
-/** Body of `PATCH /grommets/{id}`: any non-empty subset of the fields. */
+/** Body of `PATCH /grommets/{id}`. */
 export interface GrommetPatch {
   name?: string;
   material?: string;
   diameter_mm?: number;
+  supplier_id?: number | null;
 }
 
 /** One line of a widget's bill of materials. */
@@ -196,6 +200,33 @@ export interface ProblemFieldError {
   detail: string;
   pointer?: string | null;
   parameter?: string | null;
+}
+
+/** A supplier of grommets. */
+export interface Supplier {
+  id: number;
+  name: string;
+  country: "AD" | "AE" | "AF" | "AG" | "AI" | "AL" | "AM" | "AO" | "AQ" | "AR" | "AS" | "AT" | "AU" | "AW" | "AX" | "AZ" | "BA" | "BB" | "BD" | "BE" | "BF" | "BG" | "BH" | "BI" | "BJ" | "BL" | "BM" | "BN" | "BO" | "BQ" | "BR" | "BS" | "BT" | "BV" | "BW" | "BY" | "BZ" | "CA" | "CC" | "CD" | "CF" | "CG" | "CH" | "CI" | "CK" | "CL" | "CM" | "CN" | "CO" | "CR" | "CU" | "CV" | "CW" | "CX" | "CY" | "CZ" | "DE" | "DJ" | "DK" | "DM" | "DO" | "DZ" | "EC" | "EE" | "EG" | "EH" | "ER" | "ES" | "ET" | "FI" | "FJ" | "FK" | "FM" | "FO" | "FR" | "GA" | "GB" | "GD" | "GE" | "GF" | "GG" | "GH" | "GI" | "GL" | "GM" | "GN" | "GP" | "GQ" | "GR" | "GS" | "GT" | "GU" | "GW" | "GY" | "HK" | "HM" | "HN" | "HR" | "HT" | "HU" | "ID" | "IE" | "IL" | "IM" | "IN" | "IO" | "IQ" | "IR" | "IS" | "IT" | "JE" | "JM" | "JO" | "JP" | "KE" | "KG" | "KH" | "KI" | "KM" | "KN" | "KP" | "KR" | "KW" | "KY" | "KZ" | "LA" | "LB" | "LC" | "LI" | "LK" | "LR" | "LS" | "LT" | "LU" | "LV" | "LY" | "MA" | "MC" | "MD" | "ME" | "MF" | "MG" | "MH" | "MK" | "ML" | "MM" | "MN" | "MO" | "MP" | "MQ" | "MR" | "MS" | "MT" | "MU" | "MV" | "MW" | "MX" | "MY" | "MZ" | "NA" | "NC" | "NE" | "NF" | "NG" | "NI" | "NL" | "NO" | "NP" | "NR" | "NU" | "NZ" | "OM" | "PA" | "PE" | "PF" | "PG" | "PH" | "PK" | "PL" | "PM" | "PN" | "PR" | "PS" | "PT" | "PW" | "PY" | "QA" | "RE" | "RO" | "RS" | "RU" | "RW" | "SA" | "SB" | "SC" | "SD" | "SE" | "SG" | "SH" | "SI" | "SJ" | "SK" | "SL" | "SM" | "SN" | "SO" | "SR" | "SS" | "ST" | "SV" | "SX" | "SY" | "SZ" | "TC" | "TD" | "TF" | "TG" | "TH" | "TJ" | "TK" | "TL" | "TM" | "TN" | "TO" | "TR" | "TT" | "TV" | "TW" | "TZ" | "UA" | "UG" | "UM" | "US" | "UY" | "UZ" | "VA" | "VC" | "VE" | "VG" | "VI" | "VN" | "VU" | "WF" | "WS" | "XK" | "YE" | "YT" | "ZA" | "ZM" | "ZW";
+  created_at: string;
+  updated_at: string;
+}
+
+/** Body of `POST /suppliers`. */
+export interface SupplierCreate {
+  name: string;
+  country: "AD" | "AE" | "AF" | "AG" | "AI" | "AL" | "AM" | "AO" | "AQ" | "AR" | "AS" | "AT" | "AU" | "AW" | "AX" | "AZ" | "BA" | "BB" | "BD" | "BE" | "BF" | "BG" | "BH" | "BI" | "BJ" | "BL" | "BM" | "BN" | "BO" | "BQ" | "BR" | "BS" | "BT" | "BV" | "BW" | "BY" | "BZ" | "CA" | "CC" | "CD" | "CF" | "CG" | "CH" | "CI" | "CK" | "CL" | "CM" | "CN" | "CO" | "CR" | "CU" | "CV" | "CW" | "CX" | "CY" | "CZ" | "DE" | "DJ" | "DK" | "DM" | "DO" | "DZ" | "EC" | "EE" | "EG" | "EH" | "ER" | "ES" | "ET" | "FI" | "FJ" | "FK" | "FM" | "FO" | "FR" | "GA" | "GB" | "GD" | "GE" | "GF" | "GG" | "GH" | "GI" | "GL" | "GM" | "GN" | "GP" | "GQ" | "GR" | "GS" | "GT" | "GU" | "GW" | "GY" | "HK" | "HM" | "HN" | "HR" | "HT" | "HU" | "ID" | "IE" | "IL" | "IM" | "IN" | "IO" | "IQ" | "IR" | "IS" | "IT" | "JE" | "JM" | "JO" | "JP" | "KE" | "KG" | "KH" | "KI" | "KM" | "KN" | "KP" | "KR" | "KW" | "KY" | "KZ" | "LA" | "LB" | "LC" | "LI" | "LK" | "LR" | "LS" | "LT" | "LU" | "LV" | "LY" | "MA" | "MC" | "MD" | "ME" | "MF" | "MG" | "MH" | "MK" | "ML" | "MM" | "MN" | "MO" | "MP" | "MQ" | "MR" | "MS" | "MT" | "MU" | "MV" | "MW" | "MX" | "MY" | "MZ" | "NA" | "NC" | "NE" | "NF" | "NG" | "NI" | "NL" | "NO" | "NP" | "NR" | "NU" | "NZ" | "OM" | "PA" | "PE" | "PF" | "PG" | "PH" | "PK" | "PL" | "PM" | "PN" | "PR" | "PS" | "PT" | "PW" | "PY" | "QA" | "RE" | "RO" | "RS" | "RU" | "RW" | "SA" | "SB" | "SC" | "SD" | "SE" | "SG" | "SH" | "SI" | "SJ" | "SK" | "SL" | "SM" | "SN" | "SO" | "SR" | "SS" | "ST" | "SV" | "SX" | "SY" | "SZ" | "TC" | "TD" | "TF" | "TG" | "TH" | "TJ" | "TK" | "TL" | "TM" | "TN" | "TO" | "TR" | "TT" | "TV" | "TW" | "TZ" | "UA" | "UG" | "UM" | "US" | "UY" | "UZ" | "VA" | "VC" | "VE" | "VG" | "VI" | "VN" | "VU" | "WF" | "WS" | "XK" | "YE" | "YT" | "ZA" | "ZM" | "ZW";
+}
+
+/** A page of suppliers by id. */
+export interface SupplierPage {
+  items: Array<Supplier>;
+  next: string | null;
+}
+
+/** Body of `PATCH /suppliers/{id}`. */
+export interface SupplierPatch {
+  name?: string;
+  country?: "AD" | "AE" | "AF" | "AG" | "AI" | "AL" | "AM" | "AO" | "AQ" | "AR" | "AS" | "AT" | "AU" | "AW" | "AX" | "AZ" | "BA" | "BB" | "BD" | "BE" | "BF" | "BG" | "BH" | "BI" | "BJ" | "BL" | "BM" | "BN" | "BO" | "BQ" | "BR" | "BS" | "BT" | "BV" | "BW" | "BY" | "BZ" | "CA" | "CC" | "CD" | "CF" | "CG" | "CH" | "CI" | "CK" | "CL" | "CM" | "CN" | "CO" | "CR" | "CU" | "CV" | "CW" | "CX" | "CY" | "CZ" | "DE" | "DJ" | "DK" | "DM" | "DO" | "DZ" | "EC" | "EE" | "EG" | "EH" | "ER" | "ES" | "ET" | "FI" | "FJ" | "FK" | "FM" | "FO" | "FR" | "GA" | "GB" | "GD" | "GE" | "GF" | "GG" | "GH" | "GI" | "GL" | "GM" | "GN" | "GP" | "GQ" | "GR" | "GS" | "GT" | "GU" | "GW" | "GY" | "HK" | "HM" | "HN" | "HR" | "HT" | "HU" | "ID" | "IE" | "IL" | "IM" | "IN" | "IO" | "IQ" | "IR" | "IS" | "IT" | "JE" | "JM" | "JO" | "JP" | "KE" | "KG" | "KH" | "KI" | "KM" | "KN" | "KP" | "KR" | "KW" | "KY" | "KZ" | "LA" | "LB" | "LC" | "LI" | "LK" | "LR" | "LS" | "LT" | "LU" | "LV" | "LY" | "MA" | "MC" | "MD" | "ME" | "MF" | "MG" | "MH" | "MK" | "ML" | "MM" | "MN" | "MO" | "MP" | "MQ" | "MR" | "MS" | "MT" | "MU" | "MV" | "MW" | "MX" | "MY" | "MZ" | "NA" | "NC" | "NE" | "NF" | "NG" | "NI" | "NL" | "NO" | "NP" | "NR" | "NU" | "NZ" | "OM" | "PA" | "PE" | "PF" | "PG" | "PH" | "PK" | "PL" | "PM" | "PN" | "PR" | "PS" | "PT" | "PW" | "PY" | "QA" | "RE" | "RO" | "RS" | "RU" | "RW" | "SA" | "SB" | "SC" | "SD" | "SE" | "SG" | "SH" | "SI" | "SJ" | "SK" | "SL" | "SM" | "SN" | "SO" | "SR" | "SS" | "ST" | "SV" | "SX" | "SY" | "SZ" | "TC" | "TD" | "TF" | "TG" | "TH" | "TJ" | "TK" | "TL" | "TM" | "TN" | "TO" | "TR" | "TT" | "TV" | "TW" | "TZ" | "UA" | "UG" | "UM" | "US" | "UY" | "UZ" | "VA" | "VC" | "VE" | "VG" | "VI" | "VN" | "VU" | "WF" | "WS" | "XK" | "YE" | "YT" | "ZA" | "ZM" | "ZW";
 }
 
 /** A widget, its parts in grommet-id order. */
@@ -241,24 +272,34 @@ export interface WidgetPatch {
 export interface Operations {
   /** Create a grommet (`POST /grommets`). */
   createGrommet(body: GrommetCreate, options?: CallOptions): Promise<Grommet>;
+  /** Create a supplier (`POST /suppliers`). */
+  createSupplier(body: SupplierCreate, options?: CallOptions): Promise<Supplier>;
   /** Create a widget (422 if a part names no grommet) (`POST /widgets`). */
   createWidget(body: WidgetCreate, options?: CallOptions): Promise<Widget>;
   /** Delete a grommet (409 while a widget uses it) (`DELETE /grommets/{grommet_id}`). */
   deleteGrommet(params: { grommet_id: number }, options?: CallOptions): Promise<null>;
+  /** Delete a supplier (409 while a grommet names it) (`DELETE /suppliers/{supplier_id}`). */
+  deleteSupplier(params: { supplier_id: number }, options?: CallOptions): Promise<null>;
   /** Delete a widget and its parts (`DELETE /widgets/{widget_id}`). */
   deleteWidget(params: { widget_id: number }, options?: CallOptions): Promise<null>;
   /** One grommet (`GET /grommets/{grommet_id}`). */
-  getGrommet(params: { grommet_id: number }, options?: CallOptions): Promise<Grommet>;
+  getGrommet(params: { grommet_id: number; include?: string }, options?: CallOptions): Promise<Grommet>;
+  /** One supplier (`GET /suppliers/{supplier_id}`). */
+  getSupplier(params: { supplier_id: number }, options?: CallOptions): Promise<Supplier>;
   /** One widget (`GET /widgets/{widget_id}`). */
   getWidget(params: { widget_id: number; include?: string }, options?: CallOptions): Promise<Widget>;
   /** How many of a widget the inventory's stock allows, and which grommet limits it (`GET /widgets/{widget_id}/availability`). */
   getWidgetAvailability(params: { widget_id: number }, options?: CallOptions): Promise<Availability>;
   /** A page of grommets by id (keyset pagination) (`GET /grommets`). */
-  listGrommets(params?: { limit?: number; cursor?: string }, options?: CallOptions): Promise<GrommetPage>;
+  listGrommets(params?: { limit?: number; cursor?: string; include?: string }, options?: CallOptions): Promise<GrommetPage>;
+  /** A page of suppliers by id (keyset pagination) (`GET /suppliers`). */
+  listSuppliers(params?: { limit?: number; cursor?: string }, options?: CallOptions): Promise<SupplierPage>;
   /** A page of widgets by id (keyset pagination) (`GET /widgets`). */
-  listWidgets(params?: { include?: string; limit?: number; cursor?: string }, options?: CallOptions): Promise<WidgetPage>;
+  listWidgets(params?: { limit?: number; cursor?: string; include?: string }, options?: CallOptions): Promise<WidgetPage>;
   /** Change some fields of a grommet (`PATCH /grommets/{grommet_id}`). */
   patchGrommet(params: { grommet_id: number }, body: GrommetPatch, options?: CallOptions): Promise<Grommet>;
+  /** Change some fields of a supplier (`PATCH /suppliers/{supplier_id}`). */
+  patchSupplier(params: { supplier_id: number }, body: SupplierPatch, options?: CallOptions): Promise<Supplier>;
   /** Rename a widget and/or replace its parts (`PATCH /widgets/{widget_id}`). */
   patchWidget(params: { widget_id: number }, body: WidgetPatch, options?: CallOptions): Promise<Widget>;
 }
