@@ -24,7 +24,8 @@ def test_the_checked_in_operations_match_the_api_description() -> None:
 def test_every_operation_of_the_catalog_has_a_typed_method() -> None:
     from carpool_client import Client
 
-    for name in ("get_grommet", "list_widgets", "create_widget", "patch_grommet"):
+    for name in ("get_grommet", "list_widgets", "create_widget", "patch_grommet", "get_supplier"):
         assert callable(getattr(Client, name)), name
     types = (ROOT / "clients/browser/carpool.d.ts").read_text()
-    assert "getGrommet(params: { grommet_id: number }" in types
+    assert "getGrommet(params: { grommet_id: number" in types
+    assert "getSupplier(params: { supplier_id: number }" in types
