@@ -9,6 +9,7 @@ servers run as the `postgres` system user when started as root (PostgreSQL refus
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import os
 import pwd
@@ -137,6 +138,16 @@ def _require_binaries() -> Path:
     return found
 
 
+def _run_as_server_user(*command: str | Path | int, timeout: float) -> None:
+    """Run `command` as the server's user; raises CalledProcessError if it fails."""
+    subprocess.run(
+        as_server_user([str(part) for part in command]),
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
 def _stop(bin_dir: Path, data: Path) -> None:
     command = [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
     subprocess.run(as_server_user(command), capture_output=True, timeout=60)
@@ -156,9 +167,7 @@ def debian_postgres(*, tls: bool, hba: str | None = None) -> Iterator[tuple[Debi
             for path in (tls_files.ca, tls_files.cert, tls_files.key):
                 shutil.chown(path, RUN_AS)
         tls_files.key.chmod(0o600)
-        run = lambda *cmd: subprocess.run(  # noqa: E731
-            as_server_user([str(c) for c in cmd]), check=True, capture_output=True, timeout=60
-        )
+        run = functools.partial(_run_as_server_user, timeout=60)
         run(bin_dir / "initdb", "-D", data, "-U", "carpool", "--auth=trust", "-E", "UTF8")
         lines = hba or (
             "local all all trust\n"
@@ -204,10 +213,8 @@ def replica_of(primary: DebianPostgres) -> Iterator[DebianPostgres]:
         if os.geteuid() == 0:
             shutil.chown(root, RUN_AS)
         data = root / "data"
-        run = lambda *cmd: subprocess.run(  # noqa: E731
-            as_server_user([str(c) for c in cmd]), check=True, capture_output=True, timeout=120
-        )
-        source = ["-h", "127.0.0.1", "-p", primary.port, "-U", "carpool"]
+        run = functools.partial(_run_as_server_user, timeout=120)
+        source: list[str | int] = ["-h", "127.0.0.1", "-p", primary.port, "-U", "carpool"]
         run(bin_dir / "pg_basebackup", "-D", data, *source, "-R", "-X", "stream", "-c", "fast")
         port = free_port()
         with (data / "postgresql.conf").open("a") as conf:

@@ -97,7 +97,9 @@ def _redis(stack: ExitStack, workdir: Path) -> str:
     command = [REDIS_SERVER_PATH, "--port", str(port), "--bind", "127.0.0.1"]
     command += ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    stack.callback(lambda: (process.kill(), process.wait(timeout=10)))
+    # Callbacks run last-in first-out: kill, then wait for it.
+    stack.callback(process.wait, timeout=10)
+    stack.callback(process.kill)
     wait_for_port(port, process, what="redis-server")
     return f"redis://127.0.0.1:{port}/0"
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from sanic import Blueprint
 
 from carpool import app as app_module
 from carpool.auth.identity import KNOWN_SCOPES
 from carpool.auth.tokens import issue_token
-from carpool.web.endpoints import PUBLIC, Doc, endpoint
+from carpool.web.endpoints import PUBLIC, Doc, H, endpoint
 from tests.fake_inventory import FakeInventory
 
 _serial = itertools.count()
@@ -124,7 +124,7 @@ def assert_problem(
 # -- routes of the tests' own -----------------------------------------------------------------
 
 
-def probe(blueprint: Blueprint, uri: str, *, method: str = "GET") -> Any:
+def probe(blueprint: Blueprint, uri: str, *, method: str = "GET") -> Callable[[H], H]:
     """Declare a test-only route like every route: public, composable, described as a probe."""
     doc = Doc(f"probe{method}{uri}", "Test probe", "probe")
     return endpoint(blueprint, uri, methods=(method,), scope=PUBLIC, doc=doc)
@@ -144,7 +144,7 @@ class ApiDocument:
 
     def __init__(self, document: dict[str, Any]) -> None:
         self.document = document
-        resource = Resource(contents=document, specification=DRAFT202012)
+        resource = DRAFT202012.create_resource(document)
         self._registry: Registry[Any] = Registry().with_resource(_BASE, resource)
 
     def node(self, pointer: str) -> Any:

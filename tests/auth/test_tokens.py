@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -43,7 +43,7 @@ def tampered() -> str:
     return f"{header}.{payload.rstrip(b'=').decode()}.{signature}"
 
 
-BAD_TOKENS = {
+BAD_TOKENS: dict[str, Callable[[], str]] = {
     "expired": lambda: token(ttl_s=-10),
     "tampered": tampered,
     "alg none": forged_none,
@@ -98,7 +98,7 @@ async def strict_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     ],
 )
 async def test_audience_and_issuer_are_checked_when_configured(
-    strict_client: httpx.AsyncClient, claims_given: dict[str, str], status: int
+    strict_client: httpx.AsyncClient, claims_given: dict[str, Any], status: int
 ) -> None:
     given = token(**claims_given)
     response = await strict_client.get("/grommets", headers={"authorization": f"Bearer {given}"})
@@ -112,7 +112,7 @@ def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def pem(private: Any) -> str:
+def pem(private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
     public = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )

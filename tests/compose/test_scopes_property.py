@@ -57,7 +57,7 @@ async def _reset(client: httpx.AsyncClient, admin_engine: AsyncEngine) -> None:
     async with admin_engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     for name in ("A", "B", "C"):
-        body = {"name": name, "material": "brass", "diameter_mm": 6}
+        body: dict[str, Any] = {"name": name, "material": "brass", "diameter_mm": 6}
         assert (await client.post("/grommets", json=body, headers=AUTH)).status_code == 201
     body = {"name": "hinge", "parts": [{"grommet_id": 2, "quantity": 2}]}
     assert (await client.post("/widgets", json=body, headers=AUTH)).status_code == 201

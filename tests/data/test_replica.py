@@ -40,7 +40,7 @@ def _pg_bin() -> Path | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         try:
-            import pgserver  # type: ignore[import-untyped]
+            import pgserver
         except ImportError:
             return None
     bin_dir = Path(pgserver.__file__).parent / "pginstall" / "bin"

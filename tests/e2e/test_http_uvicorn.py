@@ -30,6 +30,7 @@ async def test_uvicorn_negotiates_permessage_deflate_on_the_socket(server: LiveS
     # websockets offers permessage-deflate by default; uvicorn (websockets implementation,
     # ws_per_message_deflate on by default) accepts it: frames are compressed on the wire.
     async with connect(server.ws_url, additional_headers=AUTH) as ws:
+        assert ws.response is not None  # set once the handshake is done
         extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
         assert "permessage-deflate" in extensions
         await ws.send(orjson.dumps({"id": "1", "path": "/grommets?limit=1"}).decode())

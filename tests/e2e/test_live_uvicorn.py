@@ -89,7 +89,8 @@ def own_database() -> Iterator[tuple[Any, str]]:
 
 def restart(server: Any) -> None:
     """Restart the PostgreSQL server (fast shutdown: every connection is cut)."""
-    from pgserver._commands import pg_ctl
+    # pgserver defines its command functions at import time (_commands._init): mypy sees none.
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user)
 

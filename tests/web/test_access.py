@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -65,7 +66,7 @@ async def test_a_batch_item_answers_what_the_single_call_answers_with_the_same_t
 ) -> None:
     made = await create_grommet(client, "M6")
     path = f"/grommets/{made['id']}"
-    items = [
+    items: list[dict[str, Any]] = [
         {"method": "GET", "path": path},
         {"method": "DELETE", "path": path},
         {"method": "POST", "path": "/grommets", "body": {**M6, "name": "M8"}},

@@ -11,7 +11,7 @@ from tests.helpers import AUTH, create_app, served
 
 
 async def test_a_listener_on_the_request_signal_hears_every_request(database_url: str) -> None:
-    app: Any = create_app(make_container(database_url))
+    app = create_app(make_container(database_url))
     heard: list[str] = []
 
     @app.signal("http.lifecycle.request")
