@@ -2,9 +2,10 @@
 
 The key, a fingerprint of the request and the answer are stored in the call's own unit of
 work, in the same transaction as its writes (`data/idempotency.py`): a call that committed has
-its answer stored, one that rolled back has not. A retry with the same key and request replays
-the stored status, headers and body bytes without running again; the same key with another
-request is 422; a retry while the first still runs is 409.
+its answer stored, one that rolled back has not (an atomic batch rolled back by an item, a
+refused COMMIT, a timeout): its retry runs again, and answers again. A retry with the same
+key and request replays the stored status, headers and body bytes without running again; the
+same key with another request is 422; a retry while the first still runs is 409.
 """
 
 from __future__ import annotations
@@ -107,7 +108,9 @@ async def idempotent(request: Request, work: Work, run: Run, *, ttl_s: float) ->
     if stored is not None:
         return _replay(stored) if stored.fingerprint == fingerprint else _reused()
     response = await run()
-    if response.status < 400:
+    # A call that rolls back (an atomic batch whose item failed answers 200 all the same)
+    # stores nothing: its transaction may be aborted already, and a retry must run again.
+    if response.status < 400 and not work.rolls_back:
         await work.run(store.record, call.caller, key, _stored(fingerprint, response), ttl_s=ttl_s)
     return response
 
