@@ -137,6 +137,9 @@ class BatchFrameOut(BaseModel):
 
     id: str
     status: int = Field(ge=200, le=599)
+    headers: dict[str, str] | None = Field(
+        default=None, description="Retry-After and the RateLimit budget, when the batch has them."
+    )
     body: BatchAnswer | Problem
 
 

@@ -8,6 +8,10 @@ together on one fresh read-only unit of work through the same dispatcher as ever
 their lookups coalesce and each answer is byte for byte the single GET's. Runs of one
 subscription never overlap: changes that arrive while it runs are checked against what the
 run read, and re-run it once more if they matter, so the last answer is never stale.
+
+Every run is a call of its subscriber's: charged to their rate-limit budget like the GET it
+runs (a 429 ends the subscription, `Retry-After` in its update). Subscriptions of one caller
+to the same path are identical: a round runs them once and hands each the same answer.
 """
 
 from __future__ import annotations
@@ -141,7 +145,7 @@ class LiveHub:
     async def first_run(self, sub: Subscription) -> None:
         """Answer a reserved subscription now, on a read-only unit of its own."""
         async with unit_scope(self._unit_of_work, method="GET") as scope:
-            await self._run(sub, scope.work)
+            await self._run([sub], scope.work)
             self.stats.queries += scope.work.stats.queries
 
     async def close(self, *, grace_s: float = 10.0) -> None:
@@ -159,19 +163,32 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _run(self, sub: Subscription, work: Work) -> None:
-        """Run `sub` on `work` and hand its answer to its socket, with nothing in between: a
-        later run can only answer after this one has."""
-        self._running[sub] = []
+    async def _run(self, subs: list[Subscription], work: Work) -> None:
+        """Run the GET of `subs` (identical: one caller, one path) once on `work` and hand its
+        answer to each socket, with nothing in between: a later run can only answer after
+        this one has."""
+        lead = subs[0]
+        for sub in subs:
+            self._running[sub] = []
         try:
             with tracking() as footprint:
-                # A push is not the client's call: it takes nothing from their rate-limit
-                # budget. Scope and token expiry are checked on every run, as for any call.
-                get = SubRequest("GET", sub.path)
-                answer = await dispatch_subrequest(sub.parent, get, work, charged=True)
+                # The subscriber's call: charged to their budget, its scope and token expiry
+                # checked, as for any call (a 429 or 401 ends the subscription).
+                get = SubRequest("GET", lead.path)
+                answer = await dispatch_subrequest(lead.parent, get, work)
         finally:
-            missed = self._running.pop(sub, [])
+            missed = [self._running.pop(sub, []) for sub in subs]
         self.stats.runs += 1
+        for sub, its_missed in zip(subs, missed, strict=True):
+            self._deliver(sub, answer, footprint, its_missed)
+
+    def _deliver(
+        self,
+        sub: Subscription,
+        answer: SubResponse,
+        footprint: Footprint,
+        missed: list[Change] | None,
+    ) -> None:
         if sub.ended:
             return
         if answer.status < 500 or sub.footprint is None:
@@ -224,10 +241,22 @@ class LiveHub:
         self.stats.rounds += 1
         try:
             async with unit_scope(self._unit_of_work, method="GET") as scope:
-                runs = (self._run(sub, scope.work) for sub in subs)
+                runs = (self._run(same, scope.work) for same in _identical(subs))
                 for outcome in await asyncio.gather(*runs, return_exceptions=True):
                     if isinstance(outcome, Exception):
                         log.error("a subscription's run failed", exc_info=outcome)
                 self.stats.queries += scope.work.stats.queries
         except Exception:  # the database is away: the listener's reconnection re-runs them
             log.exception("re-running %d subscriptions failed", len(subs))
+
+
+def _identical(subs: list[Subscription]) -> list[list[Subscription]]:
+    """`subs` grouped by what their answer depends on: the path and the caller (identity and,
+    for an anonymous caller, the address their budget is kept under)."""
+    groups: dict[tuple[object, ...], list[Subscription]] = {}
+    for sub in subs:
+        parent = sub.parent
+        identity = getattr(parent.ctx, "identity", None)
+        address = parent.ip if identity is None or not identity.authenticated else ""
+        groups.setdefault((sub.path, identity, address), []).append(sub)
+    return list(groups.values())
