@@ -203,7 +203,10 @@ def _secure(app: CarpoolApp, container: Container, settings: Settings) -> None:
     sockets = CallerSockets(settings.ws_max_connections_per_caller)
     app.ctx.caller_sockets = sockets
     identifier = lambda: app.ctx.identifier  # noqa: E731
-    app.ctx.front_door = FrontDoor(CorsPolicy(settings.origins), sockets, identifier)
+    anonymous = CallerSockets(settings.ws_max_anonymous_per_address)
+    app.ctx.front_door = FrontDoor(
+        CorsPolicy(settings.origins), sockets, identifier, anonymous=anonymous
+    )
 
 
 async def _sample_pool(container: Container, settings: Settings) -> asyncio.Task[None]:

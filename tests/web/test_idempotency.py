@@ -177,10 +177,12 @@ def test_keys_belong_to_their_caller_and_long_subjects_stay_distinct() -> None:
 
     from carpool.web.idempotency import caller_of
 
-    def request(sub: str | None) -> Any:
-        return SimpleNamespace(ctx=SimpleNamespace(identity=SimpleNamespace(sub=sub)))
+    def request(sub: str | None, ip: str = "203.0.113.7") -> Any:
+        identity = SimpleNamespace(sub=sub, token_error=None)
+        return SimpleNamespace(ctx=SimpleNamespace(identity=identity), ip=ip)
 
-    assert caller_of(request(None)) == ""
+    assert caller_of(request(None)) == "ip:203.0.113.7"  # anonymous: one namespace per address
+    assert caller_of(request(None, "198.51.100.1")) != caller_of(request(None))
     assert caller_of(request("alice")) == "alice"
     long_a, long_b = "a" * 300, "a" * 299 + "b"
     assert caller_of(request(long_a)) != caller_of(request(long_b))

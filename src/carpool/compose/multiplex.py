@@ -149,6 +149,7 @@ class Multiplexer:
         self._room.set()
         self._task: asyncio.Task[Any] | None = None
         self._stopping = False
+        self._stop_with: tuple[int, str] = (GOING_AWAY, "the server is shutting down")
 
     async def serve(self) -> None:
         """Read and answer frames until the socket ends; every frame is over when this returns."""
@@ -161,16 +162,18 @@ class Multiplexer:
                 self._stopping = True
                 if self._task is not None:
                     self._task.uncancel()
-                close_code = GOING_AWAY
+                close_code = self._stop_with[0]
             if close_code is not None:
                 await self._close(close_code)
         finally:
             await self._abandon()
 
-    def stop(self) -> None:
-        """Ask `serve` to stop reading, let running frames finish, and close with 1001."""
+    def stop(self, code: int = GOING_AWAY, reason: str = "the server is shutting down") -> None:
+        """Ask `serve` to stop reading, let running frames finish, and close with `code`
+        (default 1001, going away)."""
         task = self._task
         if task is not None and not self._stopping and not task.cancelling() and not task.done():
+            self._stop_with = (code, reason)
             task.cancel()
 
     async def _read_frames(self) -> int | None:
@@ -229,7 +232,7 @@ class Multiplexer:
         if self._running:
             await asyncio.wait(set(self._running), timeout=self._grace_s)
         await self._abandon()
-        reason = "the server is shutting down" if code == GOING_AWAY else "the frame is too big"
+        reason = "the frame is too big" if code == MESSAGE_TOO_BIG else self._stop_with[1]
         try:
             await self._socket.close(code, reason)
         except SocketClosed:

@@ -284,6 +284,15 @@ class FrameRunner:
 
 
 TypedFrameHandler = Callable[[TypedFrame], Awaitable[bytes | None]]
+# A socket that has not said who its caller is in time (RFC 6455 leaves 4000-4999 to apps).
+NO_CALLER_IN_TIME = 4401
+
+
+def _identified_or_closed(request: Request, multiplexer: Multiplexer) -> None:
+    """WS_AUTH_TIMEOUT_S after the handshake: close a socket that has no caller yet (4401)."""
+    identity: Identity | None = getattr(request.ctx, "identity", None)
+    if identity is None or not identity.authenticated:
+        multiplexer.stop(NO_CALLER_IN_TIME, "no auth frame within WS_AUTH_TIMEOUT_S")
 
 
 def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
@@ -305,7 +314,8 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
             max_subscriptions=settings.ws_max_subscriptions,
             budget=budget,
         )
-        await identity_of(request)  # the handshake's caller, until an auth frame says otherwise
+        # The handshake's caller, until an auth frame says otherwise.
+        handshake_identity = await identity_of(request)
         sockets: CallerSockets = request.app.ctx.caller_sockets
         runner = FrameRunner(
             request,
@@ -325,10 +335,17 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
         task = asyncio.current_task()
         assert task is not None
         live[multiplexer] = task
+        deadline = None
+        if not handshake_identity.authenticated and not handshake_identity.scopes:
+            deadline = asyncio.get_running_loop().call_later(
+                settings.ws_auth_timeout_s, _identified_or_closed, request, multiplexer
+            )
         try:
             with metrics.tracking(metrics.SOCKETS_OPEN):
                 await multiplexer.serve()
         finally:
+            if deadline is not None:
+                deadline.cancel()
             del live[multiplexer]
             await live_socket.close()
             if runner.counted_sub is not None:

@@ -63,12 +63,15 @@ class Call:
 
 
 def caller_of(request: Request) -> str:
-    """Whose key it is: the caller's `sub` once requests carry an identity, else "".
+    """Whose key it is: the caller's `sub`; for a caller without a token (anonymous scopes),
+    their address (`ip:...`), so that anonymous callers neither see nor squat each other's keys.
 
-    The hook for identities: a key is only ever replayed to the caller who sent it.
+    A key is only ever replayed to the caller who sent it.
     """
     identity = getattr(request.ctx, "identity", None)
     subject = str(getattr(identity, "sub", None) or "")
+    if not subject or getattr(identity, "token_error", None) is not None:
+        subject = f"ip:{getattr(request, 'ip', None) or 'unknown'}"
     if len(subject) <= store.CALLER_MAX:
         return subject
     return "blake2b:" + hashlib.blake2b(subject.encode(), digest_size=32).hexdigest()
