@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -39,7 +37,10 @@ async def get_availability(request: Request, widget_id: int) -> HTTPResponse:
     inventory: InventoryClient = request.app.ctx.inventory
     if not inventory.configured:
         raise Unavailable(NOT_CONFIGURED)
-    stock = partial(inventory.available, request_id=getattr(request.ctx, "request_id", None))
+    outer = getattr(request.ctx, "parent_request", None) or request  # a batch is one call
+    stock = inventory.stock_for(
+        request.ctx.uow, outer, request_id=getattr(request.ctx, "request_id", None)
+    )
     found = await widget_availability(request.ctx.uow, existing_id(widget_id, "widget"), stock)
     if found is None:
         raise NotFound(f"widget {widget_id} does not exist")
