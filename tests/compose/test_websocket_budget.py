@@ -125,3 +125,24 @@ async def test_the_socket_stops_reading_frames_while_its_unsent_bytes_are_past_t
     assert len(peer.sent) == 10, "all answered once the peer reads"
     incoming.put_nowait({"type": "websocket.disconnect", "code": 1000})
     await asyncio.wait_for(serving, 5)
+
+
+async def test_subscriptions_sharing_one_answer_count_its_bytes_once() -> None:
+    peer, hub, budget = SlowPeer(), _Hub(), SendBudget(10_000)
+    socket = AsgiWebSocket(peer.receive, peer.send)
+    live = LiveSocket(hub, None, socket, max_subscriptions=10, budget=budget)  # type: ignore[arg-type]
+    subs = [Subscription(name, "/x", None, live) for name in "abcd"]  # type: ignore[arg-type]
+    shared = page(6_000)  # one run's answer, handed to four identical subscriptions
+    for sub in subs:
+        live._subs[sub.id] = sub
+        live.answered(sub, shared)
+    assert hub.released == [], "one body, held once: all four fit"
+    assert budget.pending < 6_000 + 4 * 300
+    peer.gate.set()
+    for _ in range(200):
+        if len(peer.sent) == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert [frame["status"] for frame in peer.sent] == [200] * 4
+    assert budget.pending == 0
+    await live.close()

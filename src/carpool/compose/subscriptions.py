@@ -90,15 +90,17 @@ def _bare(tag: str | None) -> str | None:
     return tag.removeprefix("W/") if tag is not None else None
 
 
+_FRAME_BYTES = 200  # an update's frame around its body: id, status, headers
+
+
 class _Unsent:
     """An update waiting to be sent: encoded when it goes (its answer may be shared)."""
 
-    __slots__ = ("answer", "ended", "size")
+    __slots__ = ("answer", "ended")
 
     def __init__(self, answer: SubResponse, *, ended: bool) -> None:
         self.answer = answer
         self.ended = ended
-        self.size = len(answer.body) + 200  # the frame around the body: id, status, headers
 
 
 class LiveSocket:
@@ -121,6 +123,9 @@ class LiveSocket:
         self._budget = budget or SendBudget(1 << 62)
         self._subs: dict[str, Subscription] = {}
         self._outbox: dict[str, _Unsent] = {}  # one unsent update per id: the latest
+        # The bodies unsent updates hold, each counted once however many share it (a run
+        # shared by identical subscriptions): id -> [the body, how many hold it].
+        self._held: dict[int, list[Any]] = {}
         self._ready = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
 
@@ -161,7 +166,7 @@ class LiveSocket:
             self._hub.release(sub)
         self._subs.clear()
         for unsent in self._outbox.values():
-            self._budget.give(unsent.size)
+            self._release(unsent)
         self._outbox.clear()
         if self._sender is not None:
             self._sender.cancel()
@@ -216,12 +221,12 @@ class LiveSocket:
         budget = self._budget
         older = self._outbox.pop(sub.id, None)
         if older is not None:
-            budget.give(older.size)
+            self._release(older)
         unsent = _Unsent(answer, ended=ended)
-        if not budget.fits(unsent.size):
+        if not budget.fits(self._cost(answer.body)):
             self._end(sub)
             unsent = _Unsent(_slow_reader(budget.limit), ended=True)
-        budget.take(unsent.size)
+        self._hold(unsent)
         self._outbox[sub.id] = unsent
         self._ready.set()
         if self._sender is None:
@@ -238,8 +243,27 @@ class LiveSocket:
                         frame = encode_update(sub_id, unsent.answer, ended=unsent.ended)
                         await self._socket.send_text(frame)
                     finally:
-                        self._budget.give(unsent.size)
+                        self._release(unsent)
                 self._ready.clear()
+
+    def _cost(self, body: bytes) -> int:
+        """The bytes holding `body` once more adds: the frame, and the body if none holds it."""
+        return _FRAME_BYTES + (0 if id(body) in self._held else len(body))
+
+    def _hold(self, unsent: _Unsent) -> None:
+        body = unsent.answer.body
+        self._budget.take(self._cost(body))
+        self._held.setdefault(id(body), [body, 0])[1] += 1
+
+    def _release(self, unsent: _Unsent) -> None:
+        body = unsent.answer.body
+        held = self._held[id(body)]
+        held[1] -= 1
+        given = _FRAME_BYTES
+        if held[1] == 0:
+            del self._held[id(body)]
+            given += len(body)
+        self._budget.give(given)
 
 
 def _slow_reader(limit: int) -> SubResponse:
