@@ -167,7 +167,12 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         # Re-runs follow changes committed on the primary: they read there, never from a
         # replica that may not have replayed the change yet (DATABASE_READ_URL).
         primary_units = functools.partial(container.unit_of_work, on_primary=True)
-        app.ctx.live = LiveHub(listener, primary_units, max_total=settings.live_max_subscriptions)
+        app.ctx.live = LiveHub(
+            listener,
+            primary_units,
+            max_total=settings.live_max_subscriptions,
+            max_per_caller=settings.per_caller_subscriptions,
+        )
         app.ctx.pool_sampler = await _sample_pool(container, settings)
 
     @app.after_server_start

@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     ws_max_anonymous_per_address: int = Field(
         default=16, ge=1, le=100_000, description="Sockets without a token per client address."
     )
+    live_max_subscriptions_per_caller: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Subscriptions one caller (or address) may hold per worker; unset: a tenth.",
+    )
     upstream_max_calls: int = Field(
         default=200, ge=1, le=1_000_000, description="Upstream lookups one call may make."
     )
@@ -226,6 +232,13 @@ class Settings(BaseSettings):
     def anonymous_scopes(self) -> frozenset[str]:
         """AUTH_ANONYMOUS_SCOPES as a set."""
         return frozenset(self.auth_anonymous_scopes.split())
+
+    @property
+    def per_caller_subscriptions(self) -> int:
+        """LIVE_MAX_SUBSCRIPTIONS_PER_CALLER, or a tenth of the worker's (at least a socket's)."""
+        if self.live_max_subscriptions_per_caller is not None:
+            return self.live_max_subscriptions_per_caller
+        return max(self.ws_max_subscriptions, self.live_max_subscriptions // 10)
 
     @property
     def origins(self) -> frozenset[str]:

@@ -125,3 +125,37 @@ async def test_identical_subscriptions_of_one_caller_share_one_run_per_change(
     assert sorted(frame["id"] for frame in pushed) == sorted(f"s{n}" for n in range(10))
     assert {frame["body"]["diameter_mm"] for frame in pushed} == {9.0}
     assert stats.runs - runs == 1, "one run for ten identical subscriptions"
+
+
+@pytest.fixture(scope="module")
+async def shared_worker(database_url: str) -> AsyncIterator[Any]:
+    settings = {
+        "live_max_subscriptions": 30,
+        "ws_max_subscriptions": 10,
+        "auth_anonymous_scopes": "catalog:read",
+    }
+    app = create_app(make_container(database_url, **settings))
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+        yield app
+
+
+async def test_one_address_without_a_token_cannot_take_every_subscription_of_the_worker(
+    shared_worker: Any,
+) -> None:
+    # A tenth of 30, but at least a socket's 10: one address may hold 10 however many sockets.
+    sockets = [await opened(shared_worker, {}), await opened(shared_worker, {})]
+    member = await opened(shared_worker, caller())
+    try:
+        statuses = []
+        for n in range(12):
+            ws = sockets[n % 2]
+            ws.send({"type": "subscribe", "id": f"s{n}", "path": "/grommets"})
+            statuses.append((await update(ws))["status"])
+        member.send({"type": "subscribe", "id": "m", "path": "/grommets"})
+        theirs = await update(member)
+    finally:
+        await closed(sockets[0])
+        await closed(sockets[1])
+        await closed(member)
+    assert statuses == [200] * 10 + [429, 429]
+    assert theirs["status"] == 200, "an authenticated caller still finds room"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -45,6 +46,7 @@ class Subscription:
     """One live GET: its path, the socket it belongs to, what its last run read and answered."""
 
     __slots__ = (
+        "caller",
         "digest",
         "ended",
         "footprint",
@@ -72,6 +74,7 @@ class Subscription:
         self.footprint: Footprint | None = None  # None until its first run has answered
         self.digest: bytes | None = None  # of the last answer sent (or known to the client)
         self.ended = False
+        self.caller = caller_of(parent)  # whose subscription it counts as
 
     def touched_by(self, changes: Iterable[Change]) -> bool:
         """Whether any of `changes` can alter what its last run read."""
@@ -99,11 +102,14 @@ class LiveHub:
         unit_of_work: UnitOfWorkFactory,
         *,
         max_total: int,
+        max_per_caller: int | None = None,
         round_size: int = 500,
     ) -> None:
         self._listener = listener
         self._unit_of_work = unit_of_work
         self._max_total = max_total
+        self.max_per_caller = max_per_caller or max_total
+        self._per_caller: Counter[str] = Counter()
         self._round_size = round_size
         self._subs: set[Subscription] = set()
         self._index: FootprintIndex[Subscription] = FootprintIndex()
@@ -120,17 +126,27 @@ class LiveHub:
         """Subscriptions held now."""
         return len(self._subs)
 
+    def caller_has_room(self, sub: Subscription) -> bool:
+        """Whether `sub`'s caller holds fewer than `max_per_caller` subscriptions here (one
+        caller, or one address without a token, cannot take every slot of the worker)."""
+        return self._per_caller[sub.caller] < self.max_per_caller
+
     def reserve(self, sub: Subscription) -> bool:
         """Count `sub` in; False if the worker already holds `max_total` subscriptions."""
         if len(self._subs) >= self._max_total:
             return False
         self._subs.add(sub)
+        self._per_caller[sub.caller] += 1
         self._running[sub] = []
         return True
 
     def release(self, sub: Subscription) -> None:
         """Forget `sub`: it is never run again."""
         sub.ended = True
+        if sub in self._subs:
+            self._per_caller[sub.caller] -= 1
+            if self._per_caller[sub.caller] <= 0:
+                del self._per_caller[sub.caller]
         self._subs.discard(sub)
         self._index.drop(sub)
         self._due.pop(sub, None)
@@ -248,6 +264,14 @@ class LiveHub:
                 self.stats.queries += scope.work.stats.queries
         except Exception:  # the database is away: the listener's reconnection re-runs them
             log.exception("re-running %d subscriptions failed", len(subs))
+
+
+def caller_of(parent: Request | None) -> str:
+    """Whose subscriptions these are: the socket's `sub`, or its address without a token."""
+    identity = getattr(getattr(parent, "ctx", None), "identity", None)
+    if identity is not None and identity.authenticated:
+        return f"sub:{identity.sub}"
+    return f"ip:{getattr(parent, 'ip', None) or 'unknown'}"
 
 
 def _identical(subs: list[Subscription]) -> list[list[Subscription]]:

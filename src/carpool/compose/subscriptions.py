@@ -180,6 +180,12 @@ class LiveSocket:
         sub = Subscription(
             frame.id, frame.path, self._parent, self, if_none_match=frame.if_none_match
         )
+        if not self._hub.caller_has_room(sub):
+            limit = self._hub.max_per_caller
+            detail = f"A caller may hold {limit} subscriptions (LIVE_MAX_SUBSCRIPTIONS_PER_CALLER)."
+            return encode_update(
+                frame.id, _problem(429, "too-many-subscriptions", detail), ended=True
+            )
         if not self._hub.reserve(sub):
             detail = "This server holds as many subscriptions as it may; retry later."
             return encode_update(frame.id, _problem(503, "subscriptions-full", detail), ended=True)
