@@ -20,10 +20,16 @@ install: $(STAMP)
 
 # Server limits (docs/deployment.md): idle keep-alive connections close after 5 s; at most
 # 1000 connections per worker (past it uvicorn answers 503); in-flight calls get 25 s at
-# SIGTERM, then roll back; h11 headers at most 16 KiB. Request bodies: REQUEST_MAX_BYTES
-# and REQUEST_READ_TIMEOUT_S (the app). Incomplete headers: the proxy's to time out.
+# SIGTERM, then roll back; a request's line and headers at most 16 KiB, else 431 (httptools,
+# through carpool's protocol class; h11 through its own flag). Request bodies:
+# REQUEST_MAX_BYTES and REQUEST_READ_TIMEOUT_S (the app). Incomplete headers: the proxy's to
+# time out. X-Forwarded-For / -Proto are believed only from FORWARDED_ALLOW_IPS (default:
+# nobody; set it to your proxy's address).
+FORWARDED_ALLOW_IPS ?=
 UVICORN_LIMITS ?= --timeout-keep-alive 5 --limit-concurrency 1000 \
-	--timeout-graceful-shutdown 25 --h11-max-incomplete-event-size 16384
+	--timeout-graceful-shutdown 25 --http carpool.web.http_limits:BoundedHttpToolsProtocol \
+	--h11-max-incomplete-event-size 16384 \
+	$(if $(FORWARDED_ALLOW_IPS),--forwarded-allow-ips '$(FORWARDED_ALLOW_IPS)',--no-proxy-headers)
 # One directory for every worker's metrics, emptied at each start (prometheus-client).
 METRICS_DIR ?= $(CURDIR)/.data/metrics
 

@@ -108,4 +108,5 @@ class Container(containers.DeclarativeContainer):
         http_client,
         base_url=settings.provided.inventory_url,
         max_bytes=settings.provided.upstream_max_bytes,
+        max_calls=settings.provided.upstream_max_calls,
     )

@@ -176,7 +176,12 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         # Re-runs follow changes committed on the primary: they read there, never from a
         # replica that may not have replayed the change yet (DATABASE_READ_URL).
         primary_units = functools.partial(container.unit_of_work, on_primary=True)
-        app.ctx.live = LiveHub(listener, primary_units, max_total=settings.live_max_subscriptions)
+        app.ctx.live = LiveHub(
+            listener,
+            primary_units,
+            max_total=settings.live_max_subscriptions,
+            max_per_caller=settings.per_caller_subscriptions,
+        )
         app.ctx.pool_sampler = await _sample_pool(container, settings)
 
     @app.after_server_start
@@ -212,7 +217,10 @@ def _secure(app: CarpoolApp, container: Container, settings: Settings) -> None:
     sockets = CallerSockets(settings.ws_max_connections_per_caller)
     app.ctx.caller_sockets = sockets
     identifier = lambda: app.ctx.identifier  # noqa: E731
-    app.ctx.front_door = FrontDoor(CorsPolicy(settings.origins), sockets, identifier)
+    anonymous = CallerSockets(settings.ws_max_anonymous_per_address)
+    app.ctx.front_door = FrontDoor(
+        CorsPolicy(settings.origins), sockets, identifier, anonymous=anonymous
+    )
 
 
 async def _sample_pool(container: Container, settings: Settings) -> asyncio.Task[None]:

@@ -132,6 +132,30 @@ class Settings(BaseSettings):
     )
     batch_max_response_bytes: int = Field(default=8 * 1_048_576, ge=1024, le=1 << 40)
     ws_max_connections_per_caller: int = Field(default=16, ge=1, le=100_000)
+    ws_max_pending_bytes: int = Field(
+        default=4 * 1_048_576,
+        ge=1024,
+        le=1 << 40,
+        description="Unsent bytes one socket may hold for a slow reader (one answer at least).",
+    )
+    ws_send_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How long one send may wait for the peer to read."
+    )
+    ws_auth_timeout_s: float = Field(
+        default=5.0, gt=0, le=600, description="Seconds a socket without a caller gets to send one."
+    )
+    ws_max_anonymous_per_address: int = Field(
+        default=16, ge=1, le=100_000, description="Sockets without a token per client address."
+    )
+    live_max_subscriptions_per_caller: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Subscriptions one caller (or address) may hold per worker; unset: a tenth.",
+    )
+    upstream_max_calls: int = Field(
+        default=200, ge=1, le=1_000_000, description="Upstream lookups one call may make."
+    )
     server_timing: bool = Field(default=True, description="false: no Server-Timing header.")
     # -- dependencies failing (docs/faults.md) --
     db_statement_timeout_s: float | None = Field(
@@ -229,6 +253,13 @@ class Settings(BaseSettings):
     def anonymous_scopes(self) -> frozenset[str]:
         """AUTH_ANONYMOUS_SCOPES as a set."""
         return frozenset(self.auth_anonymous_scopes.split())
+
+    @property
+    def per_caller_subscriptions(self) -> int:
+        """LIVE_MAX_SUBSCRIPTIONS_PER_CALLER, or a tenth of the worker's (at least a socket's)."""
+        if self.live_max_subscriptions_per_caller is not None:
+            return self.live_max_subscriptions_per_caller
+        return max(self.ws_max_subscriptions, self.live_max_subscriptions // 10)
 
     @property
     def origins(self) -> frozenset[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -17,7 +18,7 @@ class SlowPeer:
     """The client end of a socket that reads only when the test lets it."""
 
     def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[MutableMapping[str, Any]] = []
         self.gate = asyncio.Event()
         self.waiting = asyncio.Event()
 
@@ -25,7 +26,7 @@ class SlowPeer:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: MutableMapping[str, Any]) -> None:
         self.waiting.set()
         await self.gate.wait()
         self.sent.append(orjson.loads(message["text"]))

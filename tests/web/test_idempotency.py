@@ -177,10 +177,12 @@ def test_keys_belong_to_their_caller_and_long_subjects_stay_distinct() -> None:
 
     from carpool.web.idempotency import caller_of
 
-    def request(sub: str | None) -> Any:
-        return SimpleNamespace(ctx=SimpleNamespace(identity=SimpleNamespace(sub=sub)))
+    def request(sub: str | None, ip: str = "203.0.113.7") -> Any:
+        identity = SimpleNamespace(sub=sub, token_error=None)
+        return SimpleNamespace(ctx=SimpleNamespace(identity=identity), ip=ip)
 
-    assert caller_of(request(None)) == ""
+    assert caller_of(request(None)) == "ip:203.0.113.7"  # anonymous: one namespace per address
+    assert caller_of(request(None, "198.51.100.1")) != caller_of(request(None))
     assert caller_of(request("alice")) == "alice"
     long_a, long_b = "a" * 300, "a" * 299 + "b"
     assert caller_of(request(long_a)) != caller_of(request(long_b))
@@ -199,3 +201,74 @@ async def test_the_same_key_from_another_caller_is_another_key(
     assert first.status_code == theirs.status_code == 201
     assert "idempotent-replayed" not in theirs.headers  # not alice's answer, not a 422
     assert await count(admin_engine, "grommets") == 2
+
+
+# -- each ending of a keyed batch ---------------------------------------------------------------
+
+
+def _twice(name: str) -> dict[str, Any]:
+    item = {"method": "POST", "path": "/grommets", "body": {**GROMMET, "name": name}}
+    return {"atomic": True, "requests": [item, item]}
+
+
+async def test_a_keyed_atomic_batch_rolled_back_by_an_item_answers_its_409_on_every_retry(
+    client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    # The duplicate name aborts the transaction: the key's answer must not be written on it.
+    answers = [await client.post("/batch", json=_twice("dup"), headers=keyed("b2")) for _ in "abc"]
+    for answer in answers:
+        assert answer.status_code == 200
+        assert answer.json()["committed"] is False
+        assert [item["status"] for item in answer.json()["responses"]] == [201, 409]
+        assert "idempotent-replayed" not in answer.headers  # nothing stored: it ran again
+    assert await count(admin_engine, "grommets") == 0
+    assert await count(admin_engine, "idempotency_keys") == 0
+
+
+async def test_a_keyed_batch_whose_commit_is_refused_stores_nothing_and_runs_again(
+    client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    envelope = {"requests": [{"method": "POST", "path": "/_probe/commit-fails?name=k"}]}
+    for _ in range(2):
+        answer = await client.post("/batch", json=envelope, headers=keyed("b3"))
+        assert answer.status_code == 409
+        assert answer.json()["type"] == "urn:carpool:problem:commit-failed"
+    assert await count(admin_engine, "idempotency_keys") == 0
+
+
+async def test_a_keyed_batch_past_its_timeout_stores_nothing_and_runs_again(
+    database_url: str, admin_engine: AsyncEngine
+) -> None:
+    from tests import probe_routes
+    from tests.conftest import make_container
+    from tests.helpers import AUTH, create_app, served
+
+    app = create_app(make_container(database_url, batch_timeout_s=0.5))
+    app.blueprint(probe_routes.blueprint)
+    envelope = {
+        "requests": [
+            {"method": "POST", "path": "/grommets", "body": GROMMET},
+            {"path": "/_probe/sleep?s=3"},
+        ]
+    }
+    async with served(app, base_url="http://t", headers=AUTH) as http:
+        for _ in range(2):
+            answer = await http.post("/batch", json=envelope, headers=keyed("b4"))
+            assert answer.status_code == 504
+    assert await count(admin_engine, "grommets") == 0
+    assert await count(admin_engine, "idempotency_keys") == 0
+
+
+async def test_a_keyed_batch_that_commits_is_replayed_and_a_failed_one_after_it_is_not_stored(
+    client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    single = {"atomic": True, "requests": [_twice("once")["requests"][0]]}
+    first = await client.post("/batch", json=single, headers=keyed("b5"))
+    retry = await client.post("/batch", json=single, headers=keyed("b5"))
+    assert first.json()["committed"] is True and retry.content == first.content
+    assert retry.headers["idempotent-replayed"] == "true"
+    # Under another key, the same name again: the item's 409 rolls the batch back.
+    clash = await client.post("/batch", json=single, headers=keyed("b6"))
+    assert clash.status_code == 200 and clash.json()["committed"] is False
+    assert clash.json()["responses"][0]["status"] == 409
+    assert await count(admin_engine, "idempotency_keys") == 1

@@ -63,6 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _demo(settings: Settings) -> int:
     if settings.database_url is not None or settings.auth_jwt_secret is not None:
         return 0  # not the embedded demo: tokens are the operator's business
+    if settings.auth_jwt_public_key is not None or settings.auth_jwks_url is not None:
+        # Tokens are verified with the identity provider's key: carpool can sign none.
+        print(
+            "No demo token: AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL is set, so tokens come from"
+            " your identity provider."
+        )
+        return 0
     secret = signing_secret(settings)
     assert secret is not None
     token = _issue(settings, secret, sub="demo", scopes=KNOWN_SCOPES, ttl_s=DEMO_TTL_S)

@@ -214,9 +214,8 @@ class BatchRun:
             elif slot.depends_on or slot.has_references:
                 response = await self._answer(slot)
             else:  # most items: run as sent
-                sub = SubRequest(
-                    slot.item.method, slot.item.path, slot.item.headers, _body(slot.item)
-                )
+                item, body = slot.item, _body(slot.item)
+                sub = SubRequest(item.method, item.path, item.headers, body, self._sent(body))
                 response = await self._dispatch(sub)
             slot.response = self._within_budget(response)
         finally:
@@ -266,7 +265,13 @@ class BatchRun:
                 raise too_deep(self._max_depth)
             body = orjson.dumps(substituted)
         headers = {name: substitute_text(value, limited) for name, value in item.headers.items()}
-        return SubRequest(item.method, substitute_path(item.path, limited), headers, body)
+        path = substitute_path(item.path, limited)
+        return SubRequest(item.method, path, headers, body, self._sent(body))
+
+    def _sent(self, body: bytes | None) -> int | None:
+        """At most the bytes the client sent `body` in: it came inside the envelope."""
+        envelope = self._parent.body
+        return min(len(body), len(envelope)) if body and envelope else None
 
 
 async def _together(calls: list[Coroutine[Any, Any, None]]) -> None:

@@ -3,7 +3,7 @@ and the models of each frame, whose JSON Schemas the socket's AsyncAPI descripti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import orjson
@@ -18,6 +18,7 @@ from carpool.compose.envelope import (
     BatchRequest,
     SubRequestFields,
 )
+from carpool.compose.multiplex import payload_size
 from carpool.errors import FieldError
 from carpool.web.inputs import JSON_MAX_DEPTH_DEFAULT, depth_exceeds, field_errors
 from carpool.web.responses import Problem
@@ -48,10 +49,12 @@ class RequestFrame:
     path: str
     headers: dict[str, str]
     body: bytes | None
+    # The frame's size: the client's body was no larger (not part of what the frame says).
+    sent_size: int | None = field(default=None, compare=False)
 
     def subrequest(self) -> SubRequest:
         """The request as the dispatcher runs it."""
-        return SubRequest(self.method, self.path, self.headers, self.body)
+        return SubRequest(self.method, self.path, self.headers, self.body, self.sent_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,9 @@ class BatchFrameOut(BaseModel):
 
     id: str
     status: int = Field(ge=200, le=599)
+    headers: dict[str, str] | None = Field(
+        default=None, description="Retry-After and the RateLimit budget, when the batch has them."
+    )
     body: BatchAnswer | Problem
 
 
@@ -186,7 +192,8 @@ def parse_frame(
         error = FieldError(f"unknown method {request.method!r}", pointer="/method")
         raise BadFrame("The frame is invalid.", frame_id=frame_id, errors=(error,))
     body = orjson.dumps(request.body) if "body" in request.model_fields_set else None
-    return RequestFrame(request.id, request.method, request.path, request.headers, body)
+    sent = payload_size(payload) if body is not None else None
+    return RequestFrame(request.id, request.method, request.path, request.headers, body, sent)
 
 
 _PLAIN_KEYS = frozenset({"id", "method", "path"})

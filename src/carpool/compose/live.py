@@ -8,6 +8,10 @@ together on one fresh read-only unit of work through the same dispatcher as ever
 their lookups coalesce and each answer is byte for byte the single GET's. Runs of one
 subscription never overlap: changes that arrive while it runs are checked against what the
 run read, and re-run it once more if they matter, so the last answer is never stale.
+
+Every run is a call of its subscriber's: charged to their rate-limit budget like the GET it
+runs (a 429 ends the subscription, `Retry-After` in its update). Subscriptions of one caller
+to the same path are identical: a round runs them once and hands each the same answer.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,6 +47,7 @@ class Subscription:
     """One live GET: its path, the socket it belongs to, what its last run read and answered."""
 
     __slots__ = (
+        "caller",
         "digest",
         "ended",
         "footprint",
@@ -69,6 +75,7 @@ class Subscription:
         self.footprint: Footprint | None = None  # None until its first run has answered
         self.digest: bytes | None = None  # of the last answer sent (or known to the client)
         self.ended = False
+        self.caller = caller_of(parent)  # whose subscription it counts as
 
     def touched_by(self, changes: Iterable[Change]) -> bool:
         """Whether any of `changes` can alter what its last run read."""
@@ -96,12 +103,15 @@ class LiveHub:
         unit_of_work: UnitOfWorkFactory,
         *,
         max_total: int,
+        max_per_caller: int | None = None,
         round_size: int = 500,
         retry_notice_after_s: float = 2.0,
     ) -> None:
         self._listener = listener
         self._unit_of_work = unit_of_work
         self._max_total = max_total
+        self.max_per_caller = max_per_caller or max_total
+        self._per_caller: Counter[str] = Counter()
         self._round_size = round_size
         self._subs: set[Subscription] = set()
         self._index: FootprintIndex[Subscription] = FootprintIndex()
@@ -120,17 +130,27 @@ class LiveHub:
         """Subscriptions held now."""
         return len(self._subs)
 
+    def caller_has_room(self, sub: Subscription) -> bool:
+        """Whether `sub`'s caller holds fewer than `max_per_caller` subscriptions here (one
+        caller, or one address without a token, cannot take every slot of the worker)."""
+        return self._per_caller[sub.caller] < self.max_per_caller
+
     def reserve(self, sub: Subscription) -> bool:
         """Count `sub` in; False if the worker already holds `max_total` subscriptions."""
         if len(self._subs) >= self._max_total:
             return False
         self._subs.add(sub)
+        self._per_caller[sub.caller] += 1
         self._running[sub] = []
         return True
 
     def release(self, sub: Subscription) -> None:
         """Forget `sub`: it is never run again."""
         sub.ended = True
+        if sub in self._subs:
+            self._per_caller[sub.caller] -= 1
+            if self._per_caller[sub.caller] <= 0:
+                del self._per_caller[sub.caller]
         self._subs.discard(sub)
         self._index.drop(sub)
         self._due.pop(sub, None)
@@ -146,7 +166,7 @@ class LiveHub:
     async def first_run(self, sub: Subscription) -> None:
         """Answer a reserved subscription now, on a read-only unit of its own."""
         async with unit_scope(self._unit_of_work, method="GET") as scope:
-            await self._run(sub, scope.work)
+            await self._run([sub], scope.work)
             self.stats.queries += scope.work.stats.queries
 
     async def close(self, *, grace_s: float = 10.0) -> None:
@@ -165,19 +185,32 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _run(self, sub: Subscription, work: Work) -> None:
-        """Run `sub` on `work` and hand its answer to its socket, with nothing in between: a
-        later run can only answer after this one has."""
-        self._running[sub] = []
+    async def _run(self, subs: list[Subscription], work: Work) -> None:
+        """Run the GET of `subs` (identical: one caller, one path) once on `work` and hand its
+        answer to each socket, with nothing in between: a later run can only answer after
+        this one has."""
+        lead = subs[0]
+        for sub in subs:
+            self._running[sub] = []
         try:
             with tracking() as footprint:
-                # A push is not the client's call: it takes nothing from their rate-limit
-                # budget. Scope and token expiry are checked on every run, as for any call.
-                get = SubRequest("GET", sub.path)
-                answer = await dispatch_subrequest(sub.parent, get, work, charged=True)
+                # The subscriber's call: charged to their budget, its scope and token expiry
+                # checked, as for any call (a 429 or 401 ends the subscription).
+                get = SubRequest("GET", lead.path)
+                answer = await dispatch_subrequest(lead.parent, get, work)
         finally:
-            missed = self._running.pop(sub, [])
+            missed = [self._running.pop(sub, []) for sub in subs]
         self.stats.runs += 1
+        for sub, its_missed in zip(subs, missed, strict=True):
+            self._deliver(sub, answer, footprint, its_missed)
+
+    def _deliver(
+        self,
+        sub: Subscription,
+        answer: SubResponse,
+        footprint: Footprint,
+        missed: list[Change] | None,
+    ) -> None:
         if sub.ended:
             return
         if answer.status < 500 or sub.footprint is None:
@@ -235,7 +268,7 @@ class LiveHub:
         self.stats.rounds += 1
         try:
             async with unit_scope(self._unit_of_work, method="GET") as scope:
-                runs = (self._run(sub, scope.work) for sub in subs)
+                runs = (self._run(same, scope.work) for same in _identical(subs))
                 for outcome in await asyncio.gather(*runs, return_exceptions=True):
                     if isinstance(outcome, Exception):
                         log.error("a subscription's run failed", exc_info=outcome)
@@ -245,3 +278,23 @@ class LiveHub:
             for sub in subs:
                 if not sub.ended:
                     self.retries.failed(sub)
+
+
+def caller_of(parent: Request | None) -> str:
+    """Whose subscriptions these are: the socket's `sub`, or its address without a token."""
+    identity = getattr(getattr(parent, "ctx", None), "identity", None)
+    if identity is not None and identity.authenticated:
+        return f"sub:{identity.sub}"
+    return f"ip:{getattr(parent, 'ip', None) or 'unknown'}"
+
+
+def _identical(subs: list[Subscription]) -> list[list[Subscription]]:
+    """`subs` grouped by what their answer depends on: the path and the caller (identity and,
+    for an anonymous caller, the address their budget is kept under)."""
+    groups: dict[tuple[object, ...], list[Subscription]] = {}
+    for sub in subs:
+        parent = sub.parent
+        identity = getattr(parent.ctx, "identity", None)
+        address = parent.ip if identity is None or not identity.authenticated else ""
+        groups.setdefault((sub.path, identity, address), []).append(sub)
+    return list(groups.values())

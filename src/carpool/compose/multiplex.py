@@ -13,12 +13,15 @@ from typing import Any
 from sanic.models.asgi import MockTransport
 from sanic.request import Request
 
+from carpool.compose.outbound import SendBudget
+
 Message = MutableMapping[str, Any]
 Payload = str | bytes  # a text frame arrives as str, a binary one as bytes
 Answer = Callable[[Payload], Awaitable[bytes | None]]  # None: nothing to answer
 
 GOING_AWAY = 1001
 MESSAGE_TOO_BIG = 1009
+TRY_AGAIN_LATER = 1013
 
 
 class SocketClosed(Exception):
@@ -41,6 +44,10 @@ class AsgiWebSocket:
         self._sending = asyncio.Lock()
         self.closed = False
         self.close_code: int | None = None
+        self.send_timeout_s: float | None = None
+        """How long one send may wait for the peer to read; past it the socket is given up."""
+        self.on_stalled: Callable[[], None] | None = None
+        self.stalled = False
 
     @classmethod
     def of(cls, request: Request) -> AsgiWebSocket:
@@ -81,10 +88,22 @@ class AsgiWebSocket:
             if self.closed:
                 raise SocketClosed("the socket is closed")
             try:
-                await self._send(message)
+                # The server's send waits while its write buffer is full (a peer that does not
+                # read): bounded, so that such a peer cannot hold the socket's answers forever.
+                async with asyncio.timeout(self.send_timeout_s):
+                    await self._send(message)
+            except TimeoutError:
+                self._stall()
+                raise SocketClosed("the peer does not read") from None
             except Exception as exc:  # uvicorn: ClientDisconnected (an OSError), RuntimeError
                 self.closed = True
                 raise SocketClosed("the peer has gone") from exc
+
+    def _stall(self) -> None:
+        self.closed = self.stalled = True
+        self.close_code = TRY_AGAIN_LATER
+        if self.on_stalled is not None:
+            self.on_stalled()
 
 
 def payload_size(payload: Payload) -> int:
@@ -102,6 +121,10 @@ class Multiplexer:
     (frames still running are cancelled, so their work is rolled back), on a frame larger
     than `max_frame_bytes` (close 1009) or when cancelled, as on server shutdown (close 1001).
     Before those two closes, running frames get `grace_s` seconds to finish and answer.
+
+    With a `budget`, each answer counts against it until sent, and no new frame starts while
+    the socket's unsent bytes are past it; a peer that stops reading (one send waiting past
+    the socket's `send_timeout_s`) ends the socket, its frames cancelled.
     """
 
     def __init__(
@@ -112,8 +135,11 @@ class Multiplexer:
         max_in_flight: int,
         max_frame_bytes: int,
         grace_s: float,
+        budget: SendBudget | None = None,
     ) -> None:
         self._socket = socket
+        self._budget = budget
+        socket.on_stalled = self.stop  # a peer that does not read: wind the socket down
         self._answer = answer
         self._max_in_flight = max_in_flight
         self._max_frame_bytes = max_frame_bytes
@@ -123,6 +149,7 @@ class Multiplexer:
         self._room.set()
         self._task: asyncio.Task[Any] | None = None
         self._stopping = False
+        self._stop_with: tuple[int, str] = (GOING_AWAY, "the server is shutting down")
 
     async def serve(self) -> None:
         """Read and answer frames until the socket ends; every frame is over when this returns."""
@@ -135,16 +162,18 @@ class Multiplexer:
                 self._stopping = True
                 if self._task is not None:
                     self._task.uncancel()
-                close_code = GOING_AWAY
+                close_code = self._stop_with[0]
             if close_code is not None:
                 await self._close(close_code)
         finally:
             await self._abandon()
 
-    def stop(self) -> None:
-        """Ask `serve` to stop reading, let running frames finish, and close with 1001."""
+    def stop(self, code: int = GOING_AWAY, reason: str = "the server is shutting down") -> None:
+        """Ask `serve` to stop reading, let running frames finish, and close with `code`
+        (default 1001, going away)."""
         task = self._task
         if task is not None and not self._stopping and not task.cancelling() and not task.done():
+            self._stop_with = (code, reason)
             task.cancel()
 
     async def _read_frames(self) -> int | None:
@@ -173,6 +202,9 @@ class Multiplexer:
         payload = await self._socket.receive()
         while payload is not None and not self._room.is_set():
             await self._room.wait()
+        budget = self._budget
+        if budget is not None and budget.over:  # the peer reads slower than it asks
+            await budget.room()
         return payload
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -184,7 +216,15 @@ class Multiplexer:
         try:
             answer = await self._answer(payload)
             if answer is not None:
-                await self._socket.send_text(answer)
+                budget = self._budget
+                if budget is None:
+                    await self._socket.send_text(answer)
+                    return
+                budget.take(len(answer))
+                try:
+                    await self._socket.send_text(answer)
+                finally:
+                    budget.give(len(answer))
         except SocketClosed:
             pass  # the peer has gone: the frame's work is finalised and nobody is listening
 
@@ -192,7 +232,7 @@ class Multiplexer:
         if self._running:
             await asyncio.wait(set(self._running), timeout=self._grace_s)
         await self._abandon()
-        reason = "the server is shutting down" if code == GOING_AWAY else "the frame is too big"
+        reason = "the frame is too big" if code == MESSAGE_TOO_BIG else self._stop_with[1]
         try:
             await self._socket.close(code, reason)
         except SocketClosed:

@@ -6,7 +6,10 @@ change makes that answer different. An update with `"ended": true` is the last o
 (after `unsubscribe`, a refused subscription, or a caller no longer allowed to read it).
 
 A slow client gets the latest answer, not a backlog: the socket keeps at most one unsent
-update per subscription, replaced by each newer one.
+update per subscription, replaced by each newer one, and together they count against the
+socket's budget of unsent bytes (`outbound.py`): an update that does not fit ends its
+subscription with a 503 `slow-reader` update. Each update is encoded as it is sent, so
+subscriptions that share a run share its answer's bytes until then.
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ from carpool.compose.frames import BadFrame, FrameId, TypedFrame
 from carpool.compose.live import LiveHub, Subscription
 from carpool.compose.live_retry import transient
 from carpool.compose.multiplex import AsgiWebSocket, SocketClosed
+from carpool.compose.outbound import SendBudget
 from carpool.web.conditional import etag_of
 from carpool.web.inputs import field_errors
 from carpool.web.responses import problem_response
 
 PROBLEM = "urn:carpool:problem:"
-# Answers that say the caller may no longer read the route: they end the subscription.
-# Scopes themselves are checked where every call is checked (`call_endpoint`), on each run.
-_NOT_ALLOWED = frozenset({401, 403})
+# Answers that say the caller may no longer read the route (or, 429, not now): they end the
+# subscription. Scopes and budgets are checked where every call's are (`call_endpoint`).
+_NOT_ALLOWED = frozenset({401, 403, 429})
 
 
 class SubscribeFrameIn(BaseModel):
@@ -87,18 +91,42 @@ def _bare(tag: str | None) -> str | None:
     return tag.removeprefix("W/") if tag is not None else None
 
 
+_FRAME_BYTES = 200  # an update's frame around its body: id, status, headers
+
+
+class _Unsent:
+    """An update waiting to be sent: encoded when it goes (its answer may be shared)."""
+
+    __slots__ = ("answer", "ended")
+
+    def __init__(self, answer: SubResponse, *, ended: bool) -> None:
+        self.answer = answer
+        self.ended = ended
+
+
 class LiveSocket:
-    """The subscriptions of one socket (at most `max_subscriptions`) and their unsent updates."""
+    """The subscriptions of one socket (at most `max_subscriptions`) and their unsent updates,
+    within `budget` (unsent bytes of the whole socket)."""
 
     def __init__(
-        self, hub: LiveHub, parent: Request, socket: AsgiWebSocket, *, max_subscriptions: int
+        self,
+        hub: LiveHub,
+        parent: Request,
+        socket: AsgiWebSocket,
+        *,
+        max_subscriptions: int,
+        budget: SendBudget | None = None,
     ) -> None:
         self._hub = hub
         self._parent = parent
         self._socket = socket
         self._max = max_subscriptions
+        self._budget = budget or SendBudget(1 << 62)
         self._subs: dict[str, Subscription] = {}
-        self._outbox: dict[str, bytes] = {}  # one unsent frame per id: the latest
+        self._outbox: dict[str, _Unsent] = {}  # one unsent update per id: the latest
+        # The bodies unsent updates hold, each counted once however many share it (a run
+        # shared by identical subscriptions): id -> [the body, how many hold it].
+        self._held: dict[int, list[Any]] = {}
         self._ready = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
 
@@ -120,7 +148,9 @@ class LiveSocket:
         if not first and answer.status >= 500 and not transient(answer.status):
             return  # a bug on a re-run: the last answer stands (passing failures are the
             # hub's to retry; it hands one over only to tell the client it lasts)
-        etag = answer.headers.setdefault("etag", etag_of(answer.body))
+        etag = answer.headers.get("etag")
+        if etag is None:  # once per answer, however many subscriptions share it
+            etag = answer.headers["etag"] = etag_of(answer.body)
         digest = hashlib.blake2b(str(answer.status).encode() + etag.encode()).digest()
         if digest == sub.digest:
             return
@@ -130,13 +160,15 @@ class LiveSocket:
             self._end(sub)
         elif first and answer.status == 200 and _bare(sub.if_none_match) == _bare(etag):
             return  # the client has this answer already
-        self._queue(sub.id, encode_update(sub.id, answer, ended=ending))
+        self._queue(sub, answer, ended=ending)
 
     async def close(self) -> None:
         """The socket has ended: drop its subscriptions and unsent updates."""
         for sub in self._subs.values():
             self._hub.release(sub)
         self._subs.clear()
+        for unsent in self._outbox.values():
+            self._release(unsent)
         self._outbox.clear()
         if self._sender is not None:
             self._sender.cancel()
@@ -150,6 +182,12 @@ class LiveSocket:
         sub = Subscription(
             frame.id, frame.path, self._parent, self, if_none_match=frame.if_none_match
         )
+        if not self._hub.caller_has_room(sub):
+            limit = self._hub.max_per_caller
+            detail = f"A caller may hold {limit} subscriptions (LIVE_MAX_SUBSCRIPTIONS_PER_CALLER)."
+            return encode_update(
+                frame.id, _problem(429, "too-many-subscriptions", detail), ended=True
+            )
         if not self._hub.reserve(sub):
             detail = "This server holds as many subscriptions as it may; retry later."
             return encode_update(frame.id, _problem(503, "subscriptions-full", detail), ended=True)
@@ -178,15 +216,26 @@ class LiveSocket:
             detail = f"No subscription with id {frame.id!r} is live on this socket."
             return encode_update(frame.id, _problem(404, "no-subscription", detail), ended=True)
         self._end(sub)
-        self._queue(sub.id, encode_update(sub.id, SubResponse(204, {}, b"", None), ended=True))
+        self._queue(sub, SubResponse(204, {}, b"", None), ended=True)
         return None
 
     def _end(self, sub: Subscription) -> None:
         self._hub.release(sub)
         self._subs.pop(sub.id, None)
 
-    def _queue(self, sub_id: str, frame: bytes) -> None:
-        self._outbox[sub_id] = frame  # replaces an unsent older one: latest wins
+    def _queue(self, sub: Subscription, answer: SubResponse, *, ended: bool) -> None:
+        """Hold `answer` as the subscription's next update (replacing an unsent older one:
+        latest wins); one that does not fit the socket's budget ends the subscription."""
+        budget = self._budget
+        older = self._outbox.pop(sub.id, None)
+        if older is not None:
+            self._release(older)
+        unsent = _Unsent(answer, ended=ended)
+        if not budget.fits(self._cost(answer.body)):
+            self._end(sub)
+            unsent = _Unsent(_slow_reader(budget.limit), ended=True)
+        self._hold(unsent)
+        self._outbox[sub.id] = unsent
         self._ready.set()
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_updates())
@@ -197,8 +246,41 @@ class LiveSocket:
                 await self._ready.wait()
                 while self._outbox:
                     sub_id = next(iter(self._outbox))
-                    await self._socket.send_text(self._outbox.pop(sub_id))
+                    unsent = self._outbox.pop(sub_id)
+                    try:
+                        frame = encode_update(sub_id, unsent.answer, ended=unsent.ended)
+                        await self._socket.send_text(frame)
+                    finally:
+                        self._release(unsent)
                 self._ready.clear()
+
+    def _cost(self, body: bytes) -> int:
+        """The bytes holding `body` once more adds: the frame, and the body if none holds it."""
+        return _FRAME_BYTES + (0 if id(body) in self._held else len(body))
+
+    def _hold(self, unsent: _Unsent) -> None:
+        body = unsent.answer.body
+        self._budget.take(self._cost(body))
+        self._held.setdefault(id(body), [body, 0])[1] += 1
+
+    def _release(self, unsent: _Unsent) -> None:
+        body = unsent.answer.body
+        held = self._held[id(body)]
+        held[1] -= 1
+        given = _FRAME_BYTES
+        if held[1] == 0:
+            del self._held[id(body)]
+            given += len(body)
+        self._budget.give(given)
+
+
+def _slow_reader(limit: int) -> SubResponse:
+    detail = (
+        f"This socket's unsent answers passed {limit} bytes (WS_MAX_PENDING_BYTES): this"
+        " subscription was ended. Read the socket faster, or hold fewer or smaller"
+        " subscriptions, then subscribe again."
+    )
+    return _problem(503, "slow-reader", detail)
 
 
 def _cannot_change(sub: Subscription, answer: SubResponse) -> bool:

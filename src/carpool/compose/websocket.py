@@ -12,7 +12,7 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from carpool.auth.identity import Identity
 from carpool.compose.batch import run_batch
-from carpool.compose.dispatch import capture, dispatch_subrequest
+from carpool.compose.dispatch import SubResponse, capture, dispatch_subrequest
 from carpool.compose.encoding import encode_item
 from carpool.compose.examples import BAD_FRAME_ANSWER, CallExamples
 from carpool.compose.frames import (
@@ -35,6 +35,7 @@ from carpool.compose.frames import (
 )
 from carpool.compose.live import LiveHub
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
+from carpool.compose.outbound import SendBudget
 from carpool.compose.subscriptions import (
     LiveSocket,
     SubscribeFrameIn,
@@ -140,6 +141,21 @@ def _problem_answer(frame_id: str | None, exc: Exception) -> bytes:
 def _typed_answer(kind: str, frame_id: str | None, status: int, body: bytes) -> bytes:
     """`{"type", "id", "status", "body"}`, the answer to a typed frame."""
     return b'{"type":' + dumps(kind) + b"," + encode_answer(frame_id, status, body)[1:]
+
+
+# A batch frame's answer carries the headers a client acts on: when to retry, what budget is left.
+_BATCH_FRAME_HEADERS = ("retry-after", "ratelimit", "ratelimit-policy")
+
+
+def _batch_answer(frame_id: str, answer: SubResponse) -> bytes:
+    """`{"id", "status", "body"}`, with `"headers"` when the answer has any a client acts on
+    (`Retry-After` of a 429 or 503, the RateLimit budget)."""
+    headers = {
+        name: answer.headers[name] for name in _BATCH_FRAME_HEADERS if name in answer.headers
+    }
+    if not headers:
+        return encode_answer(frame_id, answer.status, answer.body)
+    return encode_item(frame_id, SubResponse(answer.status, headers, answer.body, JSON))
 
 
 def _bad_frame_answer(exc: BadFrame) -> bytes:
@@ -262,15 +278,26 @@ class FrameRunner:
         timing = self._settings.server_timing
         async with unit_scope(self._unit_of_work, method="POST", server_timing=timing) as scope:
             try:
-                body, _ = await run_batch(self._parent, frame.batch, scope.work, self._settings)
-                response: BaseHTTPResponse = HTTPResponse(body, content_type=JSON)
+                body, headers = await run_batch(
+                    self._parent, frame.batch, scope.work, self._settings
+                )
+                response: BaseHTTPResponse = HTTPResponse(body, content_type=JSON, headers=headers)
             except Exception as exc:  # a bad envelope, a timeout, no budget: nothing kept
                 response = problem_for(exc)
             answer = capture(await scope.finish(response))
-        return encode_answer(frame.id, answer.status, answer.body)
+        return _batch_answer(frame.id, answer)
 
 
 TypedFrameHandler = Callable[[TypedFrame], Awaitable[bytes | None]]
+# A socket that has not said who its caller is in time (RFC 6455 leaves 4000-4999 to apps).
+NO_CALLER_IN_TIME = 4401
+
+
+def _identified_or_closed(request: Request, multiplexer: Multiplexer) -> None:
+    """WS_AUTH_TIMEOUT_S after the handshake: close a socket that has no caller yet (4401)."""
+    identity: Identity | None = getattr(request.ctx, "identity", None)
+    if identity is None or not identity.authenticated:
+        multiplexer.stop(NO_CALLER_IN_TIME, "no auth frame within WS_AUTH_TIMEOUT_S")
 
 
 def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
@@ -282,11 +309,18 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
     async def multiplex(request: Request, ws: Any) -> None:
         """Answer id-tagged frames concurrently until the socket ends."""
         socket = AsgiWebSocket.of(request)
+        socket.send_timeout_s = settings.ws_send_timeout_s
+        budget = SendBudget(settings.ws_max_pending_bytes)
         hub: LiveHub = request.app.ctx.live
         live_socket = LiveSocket(
-            hub, request, socket, max_subscriptions=settings.ws_max_subscriptions
+            hub,
+            request,
+            socket,
+            max_subscriptions=settings.ws_max_subscriptions,
+            budget=budget,
         )
-        await identity_of(request)  # the handshake's caller, until an auth frame says otherwise
+        # The handshake's caller, until an auth frame says otherwise.
+        handshake_identity = await identity_of(request)
         sockets: CallerSockets = request.app.ctx.caller_sockets
         runner = FrameRunner(
             request,
@@ -301,14 +335,22 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
             max_in_flight=settings.ws_max_in_flight,
             max_frame_bytes=settings.ws_max_frame_bytes,
             grace_s=settings.ws_shutdown_grace_s,
+            budget=budget,
         )
         task = asyncio.current_task()
         assert task is not None
         live[multiplexer] = task
+        deadline = None
+        if not handshake_identity.authenticated and not handshake_identity.scopes:
+            deadline = asyncio.get_running_loop().call_later(
+                settings.ws_auth_timeout_s, _identified_or_closed, request, multiplexer
+            )
         try:
             with metrics.tracking(metrics.SOCKETS_OPEN):
                 await multiplexer.serve()
         finally:
+            if deadline is not None:
+                deadline.cancel()
             del live[multiplexer]
             await live_socket.close()
             if runner.counted_sub is not None:

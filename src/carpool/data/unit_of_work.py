@@ -368,6 +368,12 @@ class Work:
         """Whatever the answer, the owner rolls back instead of committing."""
         self._unit._roll_back_only = True
 
+    @property
+    def rolls_back(self) -> bool:
+        """Whether a borrower asked for a rollback: nothing written now will be kept (and a
+        failed statement may have aborted the transaction: nothing more can run on it)."""
+        return self._unit._roll_back_only
+
     def pool_figures(self, *, size: int) -> faults.PoolFigures:
         """`UnitOfWork.pool_figures`: how the unit's pool stands."""
         return self._unit.pool_figures(size=size)

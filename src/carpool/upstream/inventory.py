@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -9,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
+from carpool.data.unit_of_work import Work
 from carpool.errors import Unavailable, UpstreamFailed, UpstreamTimedOut
 from carpool.observability import metrics
+from carpool.upstream.lookups import CallLookups, StockFor
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("carpool.upstream")
 NOT_CONFIGURED = "No inventory service is configured (set INVENTORY_URL)."
 DEFAULT_MAX_BYTES = 1_048_576
+DEFAULT_MAX_CALLS = 200
 _CHUNK_BYTES = 64 * 1024
 
 
@@ -58,10 +62,21 @@ class InventoryClient:
         base_url: str | None,
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        max_calls: int = DEFAULT_MAX_CALLS,
     ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/") if base_url else None
         self.max_bytes = max_bytes
+        self.max_calls = max_calls
+
+    def stock_for(self, work: Work, outer: object, *, request_id: str | None = None) -> StockFor:
+        """The stock levels of one call (`outer`) on `work`: each grommet asked about once per
+        unit of work, at most `max_calls` lookups per call (`upstream/lookups.py`)."""
+        ask = functools.partial(self.available, request_id=request_id)
+        lookups = work.loader(
+            "upstream-stock", lambda _: CallLookups(ask, max_calls=self.max_calls)
+        )
+        return StockFor(lookups, outer)
 
     @property
     def configured(self) -> bool:

@@ -1,5 +1,6 @@
 """The ASGI edge every outer call passes before Sanic sees it: CORS, security headers, and the
-WebSocket handshake (Origin, token, sockets per caller), refused before it is accepted.
+WebSocket handshake (Origin, token, sockets per caller or, without a token, per address),
+refused before it is accepted, each refusal logged as one JSON line (`refusals.py`).
 
 Only transport concerns live here; what must hold for every call, batch items and frames
 included (scopes, rate limits), is checked in `call_endpoint`.
@@ -13,12 +14,14 @@ import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from carpool.auth.identity import Identity
 from carpool.auth.tokens import Identifier
 from carpool.web.access import REALM, UNAUTHORIZED
 from carpool.web.compression import decoded
 from carpool.web.cors import CorsPolicy, Headers
+from carpool.web.refusals import RefusalLog
 from carpool.web.responses import problem_response
 
 Message = MutableMapping[str, Any]
@@ -65,10 +68,15 @@ class FrontDoor:
         cors: CorsPolicy,
         sockets: CallerSockets,
         identifier: Callable[[], Identifier | None],
+        *,
+        anonymous: CallerSockets | None = None,
     ) -> None:
         self._cors = cors
         self._sockets = sockets
         self._identifier = identifier
+        # Sockets opened without a token, per client address (whatever they do afterwards).
+        self._anonymous = anonymous or CallerSockets(16)
+        self._refusals = RefusalLog()
 
     async def __call__(
         self, scope: MutableMapping[str, Any], receive: Receive, send: Send, app: AsgiApp
@@ -104,34 +112,64 @@ class FrontDoor:
         self, scope: MutableMapping[str, Any], receive: Receive, send: Send, app: AsgiApp
     ) -> None:
         headers = _headers(scope)
-        if not self._cors.allows_socket(headers.get("origin"), headers.get("host")):
-            detail = f"WebSocket connections from the origin {headers.get('origin')} are refused."
-            await _refuse(scope, receive, send, 403, detail, type_=FOREIGN_ORIGIN)
+        origin = headers.get("origin")
+        if not self._socket_origin_allowed(origin, headers.get("host"), scope.get("scheme")):
+            detail = f"WebSocket connections from the origin {origin} are refused."
+            await _refuse(self._refusals, scope, receive, send, 403, detail, type_=FOREIGN_ORIGIN)
             return
         identity = await self._identify(headers.get("authorization"))
         if identity is not None and identity.token_error is not None:
             detail = f"The access token was refused: {identity.token_error}."
             challenge = f'{REALM}, error="invalid_token"'
             await _refuse(
-                scope, receive, send, 401, detail, type_=UNAUTHORIZED, challenge=challenge
+                self._refusals,
+                scope,
+                receive,
+                send,
+                401,
+                detail,
+                type_=UNAUTHORIZED,
+                challenge=challenge,
             )
             return
         sub = identity.sub if identity is not None and identity.authenticated else None
-        if sub is not None and not self._sockets.enter(sub):
-            detail = f"This caller has {self._sockets.limit} sockets open already."
-            await _refuse(scope, receive, send, 429, detail, type_=TOO_MANY_SOCKETS)
+        counted, key = (
+            (self._sockets, sub) if sub is not None else (self._anonymous, _address(scope))
+        )
+        if not counted.enter(key):
+            who = "This caller" if sub is not None else "This address, without a token,"
+            detail = f"{who} has {counted.limit} sockets open already."
+            await _refuse(self._refusals, scope, receive, send, 429, detail, type_=TOO_MANY_SOCKETS)
             return
         try:
             await app(scope, receive, send)
         finally:
-            if sub is not None:
-                self._sockets.leave(sub)
+            counted.leave(key)
+
+    def _socket_origin_allowed(
+        self, origin: str | None, host: str | None, scheme: str | None
+    ) -> bool:
+        """No Origin (not a browser), the server's own origin (host and scheme: an `https`
+        page for `wss`, `http` for `ws`), or a listed origin."""
+        if origin is None:
+            return True
+        parts = urlsplit(origin)
+        own_scheme = "https" if scheme == "wss" else "http"
+        if host is not None and parts.netloc.lower() == host.lower():
+            if parts.scheme.lower() == own_scheme:
+                return True
+        return self._cors.allows(origin)
 
     async def _identify(self, authorization: str | None) -> Identity | None:
         identifier = self._identifier()
         if authorization is None or identifier is None:
             return None
         return await identifier.identify(authorization)
+
+
+def _address(scope: MutableMapping[str, Any]) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _headers(scope: MutableMapping[str, Any]) -> dict[str, str]:
@@ -213,6 +251,7 @@ def _content_security_policy(page: bytes) -> str:
 
 
 async def _refuse(
+    refusals: RefusalLog,
     scope: MutableMapping[str, Any],
     receive: Receive,
     send: Send,
@@ -223,7 +262,9 @@ async def _refuse(
     challenge: str | None = None,
 ) -> None:
     """Refuse a WebSocket handshake before accepting it: an HTTP problem answer if the server
-    can send one (ASGI's websocket.http.response extension), else a close (HTTP 403)."""
+    can send one (ASGI's websocket.http.response extension), else a close (HTTP 403); and
+    one line in `refusals`' log."""
+    refusals.refused(status, type_, _address(scope))
     message = await receive()
     if message["type"] != "websocket.connect":
         return

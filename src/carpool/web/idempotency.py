@@ -2,9 +2,10 @@
 
 The key, a fingerprint of the request and the answer are stored in the call's own unit of
 work, in the same transaction as its writes (`data/idempotency.py`): a call that committed has
-its answer stored, one that rolled back has not. A retry with the same key and request replays
-the stored status, headers and body bytes without running again; the same key with another
-request is 422; a retry while the first still runs is 409.
+its answer stored, one that rolled back has not (an atomic batch rolled back by an item, a
+refused COMMIT, a timeout): its retry runs again, and answers again. A retry with the same
+key and request replays the stored status, headers and body bytes without running again; the
+same key with another request is 422; a retry while the first still runs is 409.
 """
 
 from __future__ import annotations
@@ -62,12 +63,15 @@ class Call:
 
 
 def caller_of(request: Request) -> str:
-    """Whose key it is: the caller's `sub` once requests carry an identity, else "".
+    """Whose key it is: the caller's `sub`; for a caller without a token (anonymous scopes),
+    their address (`ip:...`), so that anonymous callers neither see nor squat each other's keys.
 
-    The hook for identities: a key is only ever replayed to the caller who sent it.
+    A key is only ever replayed to the caller who sent it.
     """
     identity = getattr(request.ctx, "identity", None)
     subject = str(getattr(identity, "sub", None) or "")
+    if not subject or getattr(identity, "token_error", None) is not None:
+        subject = f"ip:{getattr(request, 'ip', None) or 'unknown'}"
     if len(subject) <= store.CALLER_MAX:
         return subject
     return "blake2b:" + hashlib.blake2b(subject.encode(), digest_size=32).hexdigest()
@@ -107,7 +111,9 @@ async def idempotent(request: Request, work: Work, run: Run, *, ttl_s: float) ->
     if stored is not None:
         return _replay(stored) if stored.fingerprint == fingerprint else _reused()
     response = await run()
-    if response.status < 400:
+    # A call that rolls back (an atomic batch whose item failed answers 200 all the same)
+    # stores nothing: its transaction may be aborted already, and a retry must run again.
+    if response.status < 400 and not work.rolls_back:
         await work.run(store.record, call.caller, key, _stored(fingerprint, response), ttl_s=ttl_s)
     return response
 

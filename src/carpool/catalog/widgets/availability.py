@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
 
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -101,7 +100,10 @@ async def get_availability(request: Request, widget_id: int) -> HTTPResponse:
     inventory: InventoryClient = request.app.ctx.inventory
     if not inventory.configured:
         raise Unavailable(NOT_CONFIGURED)
-    stock = partial(inventory.available, request_id=getattr(request.ctx, "request_id", None))
+    outer = getattr(request.ctx, "parent_request", None) or request  # a batch is one call
+    stock = inventory.stock_for(
+        request.ctx.uow, outer, request_id=getattr(request.ctx, "request_id", None)
+    )
     found = await widget_availability(request.ctx.uow, existing_id(widget_id, "widget"), stock)
     if found is None:
         raise widgets.missing(widget_id)
