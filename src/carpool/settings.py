@@ -96,7 +96,9 @@ class Settings(BaseSettings):
         default=None,
         description="The scope a caller of /metrics needs; unset = public (no identity).",
     )
-    request_log: bool = Field(default=True, description="One JSON log line per request and item.")
+    request_log: bool = Field(
+        default=True, description="One JSON log line per request, batch (with its items) and frame."
+    )
     otel_traces_exporter: str = Field(
         default="none", description="Tracing exporters (none, otlp, console); none = tracing off."
     )
@@ -133,6 +135,12 @@ class Settings(BaseSettings):
     batch_max_response_bytes: int = Field(default=8 * 1_048_576, ge=1024, le=1 << 40)
     ws_max_connections_per_caller: int = Field(default=16, ge=1, le=100_000)
     server_timing: bool = Field(default=True, description="false: no Server-Timing header.")
+    request_log_items: bool = Field(
+        default=False, description="A request log line per batch item as well (REQUEST_LOG)."
+    )
+    metrics: bool = Field(
+        default=True, description="false: calls and units of work are not counted in /metrics."
+    )
 
     @field_validator("database_url", "database_read_url", "database_listen_url")
     @classmethod

@@ -41,7 +41,7 @@ from carpool.compose.subscriptions import (
     UnsubscribeFrameIn,
     UpdateFrameOut,
 )
-from carpool.observability import metrics
+from carpool.observability import logs, metrics
 from carpool.settings import Settings
 from carpool.web.access import FORBIDDEN, identity_of, refusal
 from carpool.web.endpoints import AUTHENTICATED, Answer, Doc, Message, endpoint
@@ -239,14 +239,19 @@ class FrameRunner:
     async def _request(self, frame: RequestFrame) -> bytes:
         timing = self._settings.server_timing
         method = frame.method
+        journal = logs.journal_for(self._parent, each=False)
         async with unit_scope(self._unit_of_work, method=method, server_timing=timing) as scope:
-            answer = await dispatch_subrequest(self._parent, frame.subrequest(), scope.work)
+            answer = await dispatch_subrequest(
+                self._parent, frame.subrequest(), scope.work, journal=journal
+            )
             refused = await scope.end(answer.status)
             if refused is not None:
                 answer = capture(refused)
             server_timing = scope.timing()
             if server_timing is not None:
                 answer.headers[SERVER_TIMING] = server_timing
+            if journal is not None:
+                logs.log_frame(self._parent, journal, answer.status, scope.started, scope.work)
         return encode_item(frame.id, answer)
 
     async def _batch(self, frame: BatchFrame) -> bytes:
@@ -255,13 +260,20 @@ class FrameRunner:
             answer = capture(refused)
             return encode_answer(frame.id, answer.status, answer.body)
         timing = self._settings.server_timing
+        journal = logs.journal_for(self._parent)
         async with unit_scope(self._unit_of_work, method="POST", server_timing=timing) as scope:
             try:
-                body, _ = await run_batch(self._parent, frame.batch, scope.work, self._settings)
+                body, _ = await run_batch(
+                    self._parent, frame.batch, scope.work, self._settings, journal=journal
+                )
                 response: BaseHTTPResponse = HTTPResponse(body, content_type=JSON)
             except Exception as exc:  # a bad envelope, a timeout, no budget: nothing kept
                 response = problem_for(exc)
             answer = capture(await scope.finish(response))
+            if journal is not None:
+                logs.log_frame(
+                    self._parent, journal, answer.status, scope.started, scope.work, batch=True
+                )
         return encode_answer(frame.id, answer.status, answer.body)
 
 

@@ -91,11 +91,19 @@ def exposition() -> bytes:
 # Routes, methods, statuses and transports are few, so these stay small.
 _calls: dict[tuple[str | None, str, int, str], Any] = {}
 _units: dict[str, Any] = {}
+_counting = True  # METRICS=false: calls and units are not counted (one app per process)
+
+
+def configure(*, enabled: bool) -> None:
+    """Count calls and units of work (METRICS), or not; for the whole process."""
+    global _counting
+    _counting = enabled
 
 
 def count_call(request: Request, status: int, transport: str) -> None:
     """One answered call (`transport`: single, batch_item or frame)."""
-    _calls_child(request, status, transport)[1].inc()
+    if _counting:
+        _calls_child(request, status, transport)[1].inc()
 
 
 def _calls_child(request: Request, status: int, transport: str) -> tuple[Any, Any]:
@@ -120,6 +128,8 @@ class CallTally:
 
     def count(self, request: Request, status: int, transport: str) -> None:
         """One answered call, counted at the next `flush`."""
+        if not _counting:
+            return
         key = _calls_child(request, status, transport)[0]
         counts = self._counts
         counts[key] = counts.get(key, 0) + 1
@@ -138,6 +148,8 @@ def count_refusal(status: int, problem_type: str) -> None:
 
 def observe_unit(outcome: str, seconds: float, queries: int) -> None:
     """A finished unit of work."""
+    if not _counting:
+        return
     child = _units.get(outcome)
     if child is None:
         child = _units[outcome] = UNIT_SECONDS.labels(outcome)
