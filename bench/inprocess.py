@@ -271,6 +271,8 @@ def _stderr_to_file(keep: str | None) -> Iterator[Path]:
 
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "as shipped": {},
+    "request log off": {"request_log": False},
+    "metrics off": {"metrics": False},
     "log and metrics off": {"request_log": False, "metrics": False},
 }
 

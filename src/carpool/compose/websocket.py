@@ -34,6 +34,7 @@ from carpool.compose.frames import (
     parse_frame,
 )
 from carpool.compose.live import LiveHub
+from carpool.compose.lookup_rounds import LookupRounds
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
 from carpool.compose.subscriptions import (
     LiveSocket,
@@ -48,7 +49,7 @@ from carpool.web.endpoints import AUTHENTICATED, Answer, Doc, Message, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.front_door import TOO_MANY_SOCKETS, CallerSockets
 from carpool.web.responses import JSON, dumps, problem_response
-from carpool.web.unit_scope import SERVER_TIMING, UnitOfWorkFactory, unit_scope
+from carpool.web.unit_scope import SAFE_METHODS, SERVER_TIMING, UnitOfWorkFactory, unit_scope
 
 
 def messages(examples: CallExamples) -> tuple[Message, ...]:
@@ -163,8 +164,10 @@ class FrameRunner:
         *,
         typed: TypedFrameHandler | None = None,
         sockets: CallerSockets | None = None,
+        lookups: LookupRounds | None = None,
     ):
         self._parent = parent
+        self._lookups = lookups
         self._unit_of_work = unit_of_work
         self._settings = settings
         self._typed = typed
@@ -241,6 +244,8 @@ class FrameRunner:
         method = frame.method
         journal = logs.journal_for(self._parent, each=False)
         async with unit_scope(self._unit_of_work, method=method, server_timing=timing) as scope:
+            if self._lookups is not None and method in SAFE_METHODS:
+                scope.work.share_lookups(self._lookups)  # docs/websocket.md, "Lookup rounds"
             answer = await dispatch_subrequest(
                 self._parent, frame.subrequest(), scope.work, journal=journal
             )
@@ -295,12 +300,10 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
         )
         await identity_of(request)  # the handshake's caller, until an auth frame says otherwise
         sockets: CallerSockets = request.app.ctx.caller_sockets
+        units = request.app.ctx.container.unit_of_work
+        lookups = LookupRounds(units)
         runner = FrameRunner(
-            request,
-            request.app.ctx.container.unit_of_work,
-            settings,
-            typed=live_socket.handle,
-            sockets=sockets,
+            request, units, settings, typed=live_socket.handle, sockets=sockets, lookups=lookups
         )
         multiplexer = Multiplexer(
             socket,
@@ -317,6 +320,7 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
                 await multiplexer.serve()
         finally:
             del live[multiplexer]
+            await lookups.close()
             await live_socket.close()
             if runner.counted_sub is not None:
                 sockets.leave(runner.counted_sub)

@@ -225,14 +225,20 @@ class ItemJournal:
     no hook wrapped around its call.
     """
 
-    __slots__ = ("_each", "_parent", "items")
+    __slots__ = ("_each", "items")
 
     def __init__(self, parent: Request, *, each: bool) -> None:
         self.items: list[dict[str, Any]] = []
-        self._each = each
-        self._parent = parent
+        # What each item's own line says of its outer call (not the request itself: the
+        # journal is kept on the request's ctx, and must not link back to it).
+        self._each: dict[str, Any] | None = None
+        if each:
+            self._each = _fields(parent, None, None)
+            self._each["parent_route"] = self._each["route"]
 
-    def note(self, method: str, route: str | None, path: str, status: int, started: float) -> None:
+    def note(
+        self, method: str, route: str | None, path: str, status: int, started: float
+    ) -> None:
         """One answered item, `started` at that `time.perf_counter()`."""
         item = {
             "method": method,
@@ -242,12 +248,8 @@ class ItemJournal:
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         self.items.append(item)
-        if self._each and requests_log.isEnabledFor(logging.INFO):
-            parent = self._parent
-            fields = _fields(parent, status, None)
-            fields.update(item)
-            fields["parent_route"] = route_of(parent)
-            write_line("subrequest", fields)
+        if self._each is not None and requests_log.isEnabledFor(logging.INFO):
+            write_line("subrequest", {**self._each, **item})
 
 
 def journal_for(parent: Request, *, each: bool | None = None) -> ItemJournal | None:
