@@ -236,9 +236,7 @@ class ItemJournal:
             self._each = _fields(parent, None, None)
             self._each["parent_route"] = self._each["route"]
 
-    def note(
-        self, method: str, route: str | None, path: str, status: int, started: float
-    ) -> None:
+    def note(self, method: str, route: str | None, path: str, status: int, started: float) -> None:
         """One answered item, `started` at that `time.perf_counter()`."""
         item = {
             "method": method,
