@@ -321,3 +321,28 @@ async def test_the_documented_lines_have_the_fields_written(
     assert set(single) == set(got_single)
     assert set(batch) == set(got_batch)
     assert {key for item in batch["items"] for key in item} == set(got_batch["items"][0])
+
+
+async def test_with_tracing_on_a_line_names_its_trace_and_without_it_none(
+    database_url: str, client: httpx.AsyncClient, written: Written
+) -> None:
+    from dependency_injector import providers
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    container = make_container(database_url)
+    container.tracer_provider.override(providers.Object(provider))
+    async with served(create_app(container), headers=AUTH) as http:
+        await http.get("/grommets")
+    (traced,) = written.lines("request")
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "GET /grommets"]
+    assert traced["trace_id"] == format(span.context.trace_id, "032x")
+    assert traced["span_id"] == format(span.context.span_id, "016x")
+    written.clear()
+    await client.get("/grommets")  # the session app: tracing off
+    (untraced,) = written.lines("request")
+    assert "trace_id" not in untraced and "span_id" not in untraced

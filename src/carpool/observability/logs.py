@@ -280,8 +280,9 @@ def _fields(request: Request, status: int | None, started: float | None) -> dict
         "sub": caller_of(request),
         "duration_ms": round(elapsed * 1000, 3) if elapsed is not None else None,
     }
-    span = trace.get_current_span().get_span_context()
-    if span.is_valid:
-        fields["trace_id"] = format(span.trace_id, "032x")
-        fields["span_id"] = format(span.span_id, "016x")
+    if getattr(request.app.ctx, "tracing", None) is not None:  # else no span to name
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            fields["trace_id"] = format(span.trace_id, "032x")
+            fields["span_id"] = format(span.span_id, "016x")
     return fields
