@@ -65,7 +65,7 @@ format: $(STAMP)
 bench: $(STAMP) wrk
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	@for script in bench/*.py; do \
-		case $$script in bench/_*|bench/peer.py|bench/ab.py) continue;; esac; \
+		case $$script in bench/_*|bench/peer.py|bench/ab.py|bench/inprocess.py) continue;; esac; \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; \
 	done
 

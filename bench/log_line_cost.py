@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from carpool.observability.logs import LineWriter  # noqa: E402
+from carpool.observability.logs import LineWriter
 
 LINES = 20_000
 PER_TURN = 10
