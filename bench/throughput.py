@@ -259,12 +259,18 @@ async def websocket_frames(base: str, *, seconds: float) -> Measured:
     return Measured(answered / elapsed, answered, errors, note)
 
 
-async def database_sessions(database_url: str) -> int:
-    """Sessions ever opened on the database (PostgreSQL counts one at each connect)."""
+async def database_sessions(database_url: str) -> tuple[int, int]:
+    """(Sessions ever opened on the database, transactions it has run): PostgreSQL counts a
+    session at each connect, and a transaction per statement sent outside one."""
     conn = await asyncpg.connect(database_url)
     try:
-        query = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
-        return int(await conn.fetchval(query))
+        query = (
+            "SELECT sessions, xact_commit + xact_rollback FROM pg_stat_database"
+            " WHERE datname = current_database()"
+        )
+        row = await conn.fetchrow(query)
+        assert row is not None
+        return int(row[0]), int(row[1])
     finally:
         await conn.close()
 
@@ -301,10 +307,21 @@ def measure(
                 cpu = cpu_seconds(pids[run.server]) - cpu
                 result = dataclasses.replace(result, cpu_us=cpu / max(result.answers, 1) * 1e6)
                 # A pool that opens and closes connections under load pays a backend each time.
-                opened = asyncio.run(database_sessions(database_url)) - before - 1
+                after = asyncio.run(database_sessions(database_url))
+                opened = after[0] - before[0] - 1
+                # Statistics reach pg_stat_database within a second or so: a rough figure.
+                xacts = (after[1] - before[1]) / max(result.answers, 1)
                 flag = f"  ({result.errors} ERRORS)" if result.errors else ""
                 notes = ", ".join(
-                    filter(None, [f"{opened} new DB connections", result.note, _load()])
+                    filter(
+                        None,
+                        [
+                            f"{opened} new DB connections",
+                            f"~{xacts:.2f} DB transactions per answer",
+                            result.note,
+                            _load(),
+                        ],
+                    )
                 )
                 print(
                     f"   {run.key:<15} {result.rate:>9.1f}/s {result.cpu_us:>7.0f} µs CPU/answer"
