@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from carpool.catalog import queries
 from carpool.data.engine import Database
+from carpool.observability import metrics
 from tests.conftest import wait_for_idle_pool
 from tests.helpers import create_grommet
 from tests.websocket_support import AsgiSocket
@@ -19,6 +20,7 @@ from tests.websocket_support import AsgiSocket
 
 def unit_queries() -> tuple[float, float]:
     """(units of work finished, statements they sent), over the whole process so far."""
+    metrics.flush()
     count = REGISTRY.get_sample_value("carpool_unit_of_work_queries_count") or 0.0
     total = REGISTRY.get_sample_value("carpool_unit_of_work_queries_sum") or 0.0
     return count, total

@@ -257,13 +257,22 @@ async def test_log_lines_are_json_objects(
     assert not handler.filter(record)
 
 
-async def test_lines_of_one_loop_turn_go_out_in_one_write(written: Written) -> None:
+async def test_lines_go_out_together_soon_after_the_first(written: Written) -> None:
     for n in range(3):
         logs.write_line("request", {"n": n})
-    assert written.chunks == []  # not yet: at the end of this turn
-    await asyncio.sleep(0)
-    assert len(written.chunks) == 1
+    assert written.chunks == []  # not yet: nothing is written on the call's path
+    await asyncio.sleep(logs.LINES.delay_s * 4)
+    assert len(written.chunks) == 1  # one write for the three
     assert [line["n"] for line in written.lines()] == [0, 1, 2]
+
+
+async def test_many_lines_go_out_without_waiting(written: Written) -> None:
+    writer = logs.LineWriter(written, delay_s=3600, most=4)
+    for n in range(9):
+        writer.write(b'{"logger":"carpool.requests","n":%d}\n' % n)
+    assert [len(chunk.splitlines()) for chunk in written.chunks] == [4, 4]
+    writer.flush()
+    assert [line["n"] for line in written.lines()] == list(range(9))
 
 
 async def test_nothing_but_the_line_is_made_when_nobody_else_listens(

@@ -55,31 +55,43 @@ def stderr_sink(data: bytes) -> None:
 
 
 class LineWriter:
-    """Lines (bytes ending in a newline) to `sink`, those of one event-loop turn in one call.
+    """Lines (bytes ending in a newline) to `sink`, many at a time.
 
-    A line written inside a running loop waits for the end of the turn (`call_soon`): the
-    calls answered in one turn share one system call. Outside a loop it goes at once. Lines
-    still pending at exit are written then. A sink that fails drops the lines it was given
-    (a log must never fail a call) and says so once on stderr.
+    A line written inside a running loop waits at most `delay_s` (or until `most` lines
+    wait): the calls answered meanwhile share one system call, and nothing is written on
+    the hot path but a list append. Outside a loop a line goes at once. Lines still
+    pending at exit are written then (a process killed with SIGKILL loses at most the last
+    `delay_s` of them). A sink that fails drops the lines it was given (a log must never
+    fail a call) and says so once on stderr.
     """
 
-    def __init__(self, sink: Callable[[bytes], None]) -> None:
+    def __init__(
+        self, sink: Callable[[bytes], None], *, delay_s: float = 0.05, most: int = 512
+    ) -> None:
         self.sink = sink
+        self.delay_s = delay_s
+        self._most = most
         self._pending: list[bytes] = []
+        self._timer: asyncio.TimerHandle | None = None
         self._complained = False
 
     def write(self, line: bytes) -> None:
-        """Queue `line` for the end of this loop turn (or write it now, outside a loop)."""
+        """Queue `line` for the next write (or write it now, outside a loop)."""
         pending = self._pending
         pending.append(line)
         if len(pending) == 1:
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                self._timer = asyncio.get_running_loop().call_later(self.delay_s, self.flush)
             except RuntimeError:
                 self.flush()
+        elif len(pending) >= self._most:
+            self.flush()
 
     def flush(self) -> None:
         """Write every pending line now."""
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         pending, self._pending = self._pending, []
         if not pending:
             return
