@@ -103,11 +103,11 @@ def configure(*, enabled: bool) -> None:
     _counting = enabled
 
 
-# What was counted since the last flush, in plain dicts: a counter's `inc` or a histogram's
-# `observe` per call takes a lock and checks (and, in multi-process mode, writes a file) each
-# time; added up here, the metrics are touched once per child every FLUSH_S instead.
+# Units of work observed since the last flush, in plain dicts: a histogram's `observe` per
+# unit takes a lock and checks (and, in multi-process mode, writes a file) twice per bucket
+# and sum; added up here, the histograms are touched once per bucket every FLUSH_S instead.
+# (Calls are counted at once: a scrape must count every call answered before it.)
 FLUSH_S = 0.05
-_pending_calls: dict[Any, int] = {}
 _pending_buckets: dict[tuple[Any, int], int] = {}
 _pending_sums: dict[Any, float] = {}
 _flush_timer: asyncio.TimerHandle | None = None
@@ -124,15 +124,13 @@ def _soon() -> None:
 
 
 def flush() -> None:
-    """Add everything counted so far to the metrics."""
-    global _flush_timer, _pending_calls, _pending_buckets, _pending_sums
+    """Add every unit of work observed so far to the histograms."""
+    global _flush_timer, _pending_buckets, _pending_sums
     timer, _flush_timer = _flush_timer, None
     if timer is not None:
         timer.cancel()
-    calls, buckets, sums = _pending_calls, _pending_buckets, _pending_sums
-    _pending_calls, _pending_buckets, _pending_sums = {}, {}, {}
-    for key, times in calls.items():
-        _calls[key].inc(times)
+    buckets, sums = _pending_buckets, _pending_sums
+    _pending_buckets, _pending_sums = {}, {}
     # prometheus-client's own Histogram.observe, by the observation: a bucket, then the sum.
     for (child, index), times in buckets.items():
         child._buckets[index].inc(times)
@@ -141,11 +139,10 @@ def flush() -> None:
 
 
 def count_call(request: Request, status: int, transport: str) -> None:
-    """One answered call (`transport`: single, batch_item or frame)."""
+    """One answered call (`transport`: single, batch_item or frame), counted at once: a
+    scrape answered by any worker counts every call answered before it."""
     if _counting:
-        key = _calls_child(request, status, transport)[0]
-        _pending_calls[key] = _pending_calls.get(key, 0) + 1
-        _soon()
+        _calls_child(request, status, transport)[1].inc()
 
 
 def _calls_child(request: Request, status: int, transport: str) -> tuple[Any, Any]:
@@ -177,12 +174,10 @@ class CallTally:
         counts[key] = counts.get(key, 0) + 1
 
     def flush(self) -> None:
-        """Add what was counted to `carpool_calls` (with the next flush of this worker's)."""
+        """Add what was counted to `carpool_calls`."""
         counts, self._counts = self._counts, {}
         for key, times in counts.items():
-            _pending_calls[key] = _pending_calls.get(key, 0) + times
-        if counts:
-            _soon()
+            _calls[key].inc(times)
 
 
 def count_refusal(status: int, problem_type: str) -> None:
