@@ -67,11 +67,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 ## Benchmarks (bench/*.py; throughput.py needs wrk: apt-get install -y wrk) with the bench extra.
-## (bench/ab.py compares two revisions and takes one: run it by hand.)
+## (bench/ab.py compares two revisions and takes one: run it by hand; bench/throughput.py runs
+## bench/inprocess.py itself.)
 bench: $(STAMP) wrk
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	@for script in bench/*.py; do \
-		case $$script in bench/_*|bench/peer.py|bench/ab.py) continue;; esac; \
+		case $$script in bench/_*|bench/peer.py|bench/ab.py|bench/inprocess.py) continue;; esac; \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; \
 	done
 

@@ -34,8 +34,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(*, app: str = "asgi:app", **env: str) -> Iterator[str]:
-    """Run uvicorn on `app` (one worker, uvloop, httptools, no access log); yield its base URL."""
+def serve(*, app: str = "asgi:app", stderr: Path | None = None, **env: str) -> Iterator[str]:
+    """Run uvicorn on `app` (one worker, uvloop, httptools, no access log); yield its base URL.
+    `stderr`: a file for the server's stderr (its log lines), else this process's."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="carpool-bench-") as data_dir:
         environment = {
@@ -51,17 +52,28 @@ def serve(*, app: str = "asgi:app", **env: str) -> Iterator[str]:
             sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
             "--port", str(port), "--no-access-log", "--loop", "uvloop", "--http", "httptools",
         ]  # fmt: skip
-        with running(command, environment, port) as base:
+        with running(command, environment, port, stderr=stderr) as base:
             yield base
 
 
 @contextlib.contextmanager
 def running(
-    command: list[str], environment: dict[str, str], port: int, *, cwd: Path = ROOT
+    command: list[str],
+    environment: dict[str, str],
+    port: int,
+    *,
+    cwd: Path = ROOT,
+    stderr: Path | None = None,
 ) -> Iterator[str]:
     """Start the uvicorn `command` (in `cwd`) listening on `port`; yield its base URL once it
-    answers /health; stop it (SIGINT, then kill) afterwards."""
-    process = subprocess.Popen(command, cwd=cwd, env=environment)
+    answers /health; stop it (SIGINT, then kill) afterwards. `stderr`: a file to append to."""
+    with contextlib.ExitStack() as files:
+        err = files.enter_context(stderr.open("ab")) if stderr is not None else None
+        process = subprocess.Popen(command, cwd=cwd, env=environment, stderr=err)
+        yield from _until_stopped(process, port)
+
+
+def _until_stopped(process: subprocess.Popen[bytes], port: int) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process)

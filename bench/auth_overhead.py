@@ -70,10 +70,9 @@ async def cpu_per_call() -> None:
 
 async def main() -> None:
     await cpu_per_call()
-    anonymous_reads = {"AUTH_ANONYMOUS_SCOPES": "catalog:read"}
     with (
-        serve(**anonymous_reads) as plain,
-        serve(**anonymous_reads, RATE_LIMIT="100000000/minute") as limited,
+        serve(AUTH_ANONYMOUS_SCOPES="catalog:read") as plain,
+        serve(AUTH_ANONYMOUS_SCOPES="catalog:read", RATE_LIMIT="100000000/minute") as limited,
     ):
         for base in (plain, limited):
             async with httpx.AsyncClient(base_url=base, headers=AUTH) as client:

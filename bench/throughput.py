@@ -1,14 +1,18 @@
-"""Throughput under concurrency (issue 10): carpool side by side with the peer a user would pick.
+"""Throughput as shipped (issue 22): carpool side by side with the peer a user would pick.
 
 Run: `make bench` (or `.venv/bin/python bench/throughput.py --help`). Needs `wrk` (Debian:
 `apt-get install -y wrk`) and the `bench` extra (Starlette, for bench/peer.py).
 
-One embedded PostgreSQL serves both apps: carpool (`uvicorn asgi:app`, one worker, uvloop,
-httptools, no access log) and bench/peer.py (Starlette + raw asyncpg on the same uvicorn
-settings), seeded once with 1,000 grommets and 300 widgets of three parts. Then `wrk -t1 -c32`
-with random ids measures each workload on carpool and on the peer in turn, for several rounds
-(the order flips every round), and every ratio of the issue is printed next to its target.
-The machine is shared and noisy: only ratios measured side by side mean anything.
+One embedded PostgreSQL serves three apps, each `uvicorn` with one worker, uvloop, httptools
+and no access log: carpool **as shipped** (what `make run` runs: the request log at INFO,
+metrics in multi-process mode, Server-Timing; its stderr to a file), carpool with the
+request log and metrics **off** (`REQUEST_LOG=false METRICS=false`), and bench/peer.py
+(Starlette + raw asyncpg), seeded once with 1,000 grommets and 300 widgets of three parts.
+`wrk -t1 -c32` with random ids (and one WebSocket with 16 frames in flight) measures each
+workload in turn, for several rounds (the order flips every round). Every ratio of the
+issue is printed next to its target, from req/s and from the servers' CPU per answer (read
+from /proc), and the in-process counts of bench/inprocess.py after them. The machine is
+shared and noisy: only ratios measured side by side mean anything.
 """
 
 from __future__ import annotations
@@ -68,25 +72,35 @@ class Measured:
 
 
 # Each group runs back to back; its order flips every round (carpool first, then peer first).
+# "carpool" is carpool as shipped; "quiet" the same code with the request log and metrics off.
 GROUPS: tuple[tuple[Run, ...], ...] = (
     (
         Run("carpool_get", "carpool", "wrk_get.lua", ("/grommets/%d", str(GROMMETS))),
         Run("peer_get", "peer", "wrk_get.lua", ("/grommets/%d", str(GROMMETS))),
-        Run("peer_get_tx", "peer", "wrk_get.lua", ("/grommets-tx/%d", str(GROMMETS))),
+        Run("quiet_get", "quiet", "wrk_get.lua", ("/grommets/%d", str(GROMMETS))),
     ),
+    (
+        Run("carpool_batch", "carpool", "wrk_batch.lua",
+            ("/grommets/%d", str(GROMMETS), str(BATCH_SIZE))),
+        Run("quiet_batch", "quiet", "wrk_batch.lua",
+            ("/grommets/%d", str(GROMMETS), str(BATCH_SIZE))),
+    ),
+    (
+        Run("carpool_ws", "carpool", "", ()),  # WebSocket frames, measured in Python
+        Run("quiet_ws", "quiet", "", ()),
+    ),
+)  # fmt: skip
+# `--more`: the other workloads of earlier rounds, without targets.
+MORE: tuple[tuple[Run, ...], ...] = (
     (
         Run("carpool_widget", "carpool", "wrk_get.lua", (WIDGET_PATH, str(WIDGETS))),
         Run("peer_widget", "peer", "wrk_get.lua", (WIDGET_PATH, str(WIDGETS))),
     ),
     (
-        Run("carpool_batch", "carpool", "wrk_batch.lua",
-            ("/grommets/%d", str(GROMMETS), str(BATCH_SIZE))),
-    ),
-    (Run("carpool_ws", "carpool", "", ()),),  # WebSocket frames, measured in Python
-    (
         Run("carpool_post", "carpool", "wrk_post_grommet.lua", ("/grommets",)),
         Run("peer_post", "peer", "wrk_post_grommet.lua", ("/grommets",)),
     ),
+    (Run("peer_get_tx", "peer", "wrk_get.lua", ("/grommets-tx/%d", str(GROMMETS))),),
 )  # fmt: skip
 
 
@@ -211,6 +225,7 @@ async def websocket_frames(base: str, *, seconds: float) -> Measured:
     """GET /grommets/{random id} frames over one socket, WS_IN_FLIGHT in flight, for `seconds`."""
     url = base.replace("http://", "ws://") + "/ws"
     answered = errors = 0
+    statuses: collections.Counter[object] = collections.Counter()
     client_cpu = time.process_time()
     async with connect(url, compression=None, max_queue=None, additional_headers=AUTH) as ws:
         frame_ids = iter(range(1, 2**62))
@@ -229,7 +244,9 @@ async def websocket_frames(base: str, *, seconds: float) -> Measured:
             answer = orjson.loads(await ws.recv())
             in_flight -= 1
             answered += 1
-            errors += answer.get("status") != 200
+            if answer.get("status") != 200:
+                errors += 1
+                statuses[answer.get("status")] += 1
             if time.perf_counter() < deadline:
                 await send()
                 in_flight += 1
@@ -237,15 +254,23 @@ async def websocket_frames(base: str, *, seconds: float) -> Measured:
     client_cpu = time.process_time() - client_cpu
     # The Python client shares the cores with the server: say what it cost.
     note = f"client CPU {client_cpu / elapsed:.0%} of a core"
+    if statuses:
+        note += f", statuses other than 200: {dict(statuses)}"
     return Measured(answered / elapsed, answered, errors, note)
 
 
-async def database_sessions(database_url: str) -> int:
-    """Sessions ever opened on the database (PostgreSQL counts one at each connect)."""
+async def database_sessions(database_url: str) -> tuple[int, int]:
+    """(Sessions ever opened on the database, transactions it has run): PostgreSQL counts a
+    session at each connect, and a transaction per statement sent outside one."""
     conn = await asyncpg.connect(database_url)
     try:
-        query = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
-        return int(await conn.fetchval(query))
+        query = (
+            "SELECT sessions, xact_commit + xact_rollback FROM pg_stat_database"
+            " WHERE datname = current_database()"
+        )
+        row = await conn.fetchrow(query)
+        assert row is not None
+        return int(row[0]), int(row[1])
     finally:
         await conn.close()
 
@@ -253,6 +278,7 @@ async def database_sessions(database_url: str) -> int:
 def measure(
     bases: dict[str, str],
     database_url: str,
+    groups: tuple[tuple[Run, ...], ...],
     *,
     rounds: int,
     seconds: int,
@@ -263,10 +289,10 @@ def measure(
     pids = {server: server_pid(base) for server, base in bases.items()}
     for round_no in range(rounds):
         print(f"-- round {round_no + 1}/{rounds}", flush=True)
-        for group in GROUPS:
+        for group in groups:
             for run in group if round_no % 2 == 0 else reversed(group):
                 base = bases[run.server]
-                if run.key == "carpool_ws":
+                if not run.script:  # a WebSocket run
                     if warmup:
                         asyncio.run(websocket_frames(base, seconds=warmup))
                     before = asyncio.run(database_sessions(database_url))
@@ -281,10 +307,21 @@ def measure(
                 cpu = cpu_seconds(pids[run.server]) - cpu
                 result = dataclasses.replace(result, cpu_us=cpu / max(result.answers, 1) * 1e6)
                 # A pool that opens and closes connections under load pays a backend each time.
-                opened = asyncio.run(database_sessions(database_url)) - before - 1
+                after = asyncio.run(database_sessions(database_url))
+                opened = after[0] - before[0] - 1
+                # Statistics reach pg_stat_database within a second or so: a rough figure.
+                xacts = (after[1] - before[1]) / max(result.answers, 1)
                 flag = f"  ({result.errors} ERRORS)" if result.errors else ""
                 notes = ", ".join(
-                    filter(None, [f"{opened} new DB connections", result.note, _load()])
+                    filter(
+                        None,
+                        [
+                            f"{opened} new DB connections",
+                            f"~{xacts:.2f} DB transactions per answer",
+                            result.note,
+                            _load(),
+                        ],
+                    )
                 )
                 print(
                     f"   {run.key:<15} {result.rate:>9.1f}/s {result.cpu_us:>7.0f} µs CPU/answer"
@@ -310,28 +347,27 @@ class Target:
 
 
 TARGETS = (
-    Target("GET /grommets/{id}", "carpool_get", "peer_get", 0.5),
+    Target("GET /grommets/{id} vs peer", "carpool_get", "peer_get", 0.7),
+    Target(f"POST /batch of {BATCH_SIZE}: lookups vs peer GETs", "carpool_batch", "peer_get",
+           5.0, BATCH_SIZE),
+    Target(f"WebSocket, {WS_IN_FLIGHT} in flight: frames vs peer GETs", "carpool_ws",
+           "peer_get", 1.2),
+    Target("observability's price: GET, shipped vs off", "carpool_get", "quiet_get", 0.9),
+    Target(f"observability's price: batch of {BATCH_SIZE}", "carpool_batch", "quiet_batch", 0.9),
+    Target(f"POST /batch of {BATCH_SIZE} vs carpool's own GETs", "carpool_batch", "carpool_get",
+           None, BATCH_SIZE),
+    Target("(log and metrics off) GET vs peer", "quiet_get", "peer_get", None),
+    Target(f"(log and metrics off) batch of {BATCH_SIZE} vs peer", "quiet_batch", "peer_get",
+           None, BATCH_SIZE),
+    Target("(log and metrics off) WebSocket vs peer", "quiet_ws", "peer_get", None),
+    Target("(old) WebSocket vs carpool's own GET", "carpool_ws", "carpool_get", None),
+    Target("GET /widgets/{id}?include=grommets vs peer", "carpool_widget", "peer_widget", None),
+    Target("POST /grommets vs peer", "carpool_post", "peer_post", None),
     Target("GET /grommets/{id} vs peer in READ ONLY tx", "carpool_get", "peer_get_tx", None),
-    Target("GET /widgets/{id}?include=grommets", "carpool_widget", "peer_widget", 0.4),
-    Target("POST /grommets", "carpool_post", "peer_post", 0.4),
-    Target(f"POST /batch of {BATCH_SIZE} vs carpool singles", "carpool_batch", "carpool_get",
-           10.0, BATCH_SIZE),
-    Target(f"POST /batch of {BATCH_SIZE} vs peer singles", "carpool_batch", "peer_get",
-           3.0, BATCH_SIZE),
-    Target(f"WebSocket, {WS_IN_FLIGHT} in flight vs HTTP keep-alive", "carpool_ws",
-           "carpool_get", 2.0),
 )  # fmt: skip
-_NAMES = {
-    "carpool_get": "carpool {:.0f} req/s",
-    "peer_get": "peer {:.0f} req/s",
-    "peer_get_tx": "peer-tx {:.0f} req/s",
-    "carpool_widget": "carpool {:.0f} req/s",
-    "peer_widget": "peer {:.0f} req/s",
-    "carpool_post": "carpool {:.0f} req/s",
-    "peer_post": "peer {:.0f} req/s",
-    "carpool_batch": "carpool {:.0f} batches/s",
-    "carpool_ws": "carpool {:.0f} frames/s",
-}
+ITEM_CPU_TARGET_US = 15.0
+"""Per batch item, server CPU beyond a single GET's, at most (µs)."""
+_UNITS = {"batch": "batches/s", "ws": "frames/s"}
 
 
 def ratio(target: Target, r: dict[str, Measured]) -> tuple[float, float]:
@@ -342,16 +378,14 @@ def ratio(target: Target, r: dict[str, Measured]) -> tuple[float, float]:
     return by_rate, by_cpu
 
 
-def describe(target: Target, r: dict[str, Measured]) -> str:
-    ours, theirs = r[target.ours], r[target.theirs]
-    text = _NAMES[target.ours].format(ours.rate)
-    if target.scale != 1:
-        text += f" = {ours.rate * target.scale:.0f} lookups/s"
-    if target.theirs == "carpool_get" and target.ours != "carpool_get":
-        other = f"carpool single GET {theirs.rate:.0f} req/s"
-    else:
-        other = _NAMES[target.theirs].format(theirs.rate)
-    return f"{target.label}: {text}, {other}"
+def item_cpu_us(r: dict[str, Measured], server: str) -> float:
+    """Server CPU per batch item beyond a single GET's: (batch - GET) / (items - 1), in µs."""
+    return (r[f"{server}_batch"].cpu_us - r[f"{server}_get"].cpu_us) / (BATCH_SIZE - 1)
+
+
+def _rate(key: str, measured: Measured) -> str:
+    unit = _UNITS.get(key.rsplit("_", 1)[-1], "req/s")
+    return f"{key} {measured.rate:.0f} {unit}"
 
 
 def report(results: dict[str, list[Measured]], *, connections: int) -> bool:
@@ -363,35 +397,62 @@ def report(results: dict[str, list[Measured]], *, connections: int) -> bool:
     """
     rounds = len(results["carpool_get"])
     per_round = [{key: runs[i] for key, runs in results.items()} for i in range(rounds)]
+    targets = [t for t in TARGETS if t.ours in results and t.theirs in results]
     for i, found in enumerate(per_round):
         print(f"\nround {i + 1} (wrk -t1 -c{connections}; WebSocket: one socket)")
-        for target in TARGETS:
+        for target in targets:
             by_rate, by_cpu = ratio(target, found)
             aim = f"target >= {target.least:g}x" if target.least else "no target"
             verdict = "" if target.least is None or by_rate >= target.least else "  MISSED"
             print(
-                f"  {describe(target, found)}, ratio {by_rate:.2f}x ({aim}){verdict};"
-                f" by server CPU per answer {by_cpu:.2f}x"
+                f"  {target.label}: {_rate(target.ours, found[target.ours])},"
+                f" {_rate(target.theirs, found[target.theirs])}, ratio {by_rate:.2f}x ({aim})"
+                f"{verdict}; by server CPU per answer {by_cpu:.2f}x"
+            )
+        for server in ("carpool", "quiet"):
+            print(
+                f"  CPU per batch item beyond a GET's, {server}:"
+                f" {item_cpu_us(found, server):.1f} µs"
             )
     print(
-        f"\nsummary over {rounds} rounds: median (min-max); a target is met when met in every round"
+        f"\nsummary over {rounds} rounds: median (min-max); a target is met when met in every"
+        " round; carpool = as shipped, quiet = request log and metrics off"
     )
-    print(f"  {'':<46} {'throughput':>20} {'target':>9} {'':<6} {'by CPU':>20}")
+    print(f"  {'':<50} {'throughput':>20} {'target':>9} {'':<6} {'by CPU':>20}")
     met_everywhere = True
-    for target in TARGETS:
+    for target in targets:
         pairs = [ratio(target, found) for found in per_round]
         rates, cpus = [p[0] for p in pairs], [p[1] for p in pairs]
         met = target.least is None or min(rates) >= target.least
         met_everywhere &= met
         aim = f">= {target.least:g}x" if target.least else "none"
         status = "" if target.least is None else ("met" if met else "MISSED")
-        spread = f"{statistics.median(rates):.2f}x ({min(rates):.2f}-{max(rates):.2f})"
-        cpu_spread = f"{statistics.median(cpus):.2f}x ({min(cpus):.2f}-{max(cpus):.2f})"
-        print(f"  {target.label:<46} {spread:>20} {aim:>9} {status:<6} {cpu_spread:>20}")
+        print(
+            f"  {target.label:<50} {_spread(rates, 'x'):>20} {aim:>9} {status:<6}"
+            f" {_spread(cpus, 'x'):>20}"
+        )
+    for server, label in (("carpool", "as shipped"), ("quiet", "log and metrics off")):
+        items = [item_cpu_us(found, server) for found in per_round]
+        met = server != "carpool" or max(items) <= ITEM_CPU_TARGET_US
+        met_everywhere &= met
+        aim = f"<= {ITEM_CPU_TARGET_US:g}" if server == "carpool" else "none"
+        status = ("met" if met else "MISSED") if server == "carpool" else ""
+        print(
+            f"  {'CPU per item beyond a GET, µs, ' + label:<50} {_spread(items, ''):>20}"
+            f" {aim:>9} {status:<6}"
+        )
+    print("  server CPU per answer, µs (median):")
+    for key, runs in sorted(results.items()):
+        print(f"    {key:<16} {statistics.median(m.cpu_us for m in runs):>8.0f}")
     errors = {key: sum(m.errors for m in runs) for key, runs in results.items()}
     if any(errors.values()):
         print(f"\nWARNING: errors (non-2xx, socket errors, timeouts) during runs: {errors}")
     return met_everywhere
+
+
+def _spread(values: list[float], unit: str) -> str:
+    middle, low, high = statistics.median(values), min(values), max(values)
+    return f"{middle:.2f}{unit} ({low:.2f}-{high:.2f})"
 
 
 def _load() -> str:
@@ -418,7 +479,7 @@ def profile(
     if spy is None:
         print("py-spy is missing: .venv/bin/pip install py-spy", file=sys.stderr)
         return
-    run = next(r for group in GROUPS for r in group if r.key == workload and r.script)
+    run = next(r for group in GROUPS + MORE for r in group if r.key == workload and r.script)
     load = subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds + 3}s", "-s", str(BENCH / run.script),
          "-H", f"Authorization: {AUTH['authorization']}", carpool, "--", *run.args, "1"],
@@ -501,6 +562,14 @@ def main() -> int:
         help="py-spy without stopping the worker (no bias towards lines making system calls)",
     )  # fmt: skip
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--more", action="store_true",
+        help="also the widget, POST and READ ONLY peer workloads of earlier rounds (no targets)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-inprocess", dest="inprocess", action="store_false",
+        help="skip bench/inprocess.py (calls and CPU per GET, item and frame, in-process)",
+    )  # fmt: skip
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         print(
@@ -516,39 +585,70 @@ def main() -> int:
         return 2
 
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    with embedded_database() as (data_dir, url):
+    groups = GROUPS + (MORE if options.more else ())
+    with contextlib.ExitStack() as stack:
+        data_dir, url = stack.enter_context(embedded_database())
+        log = data_dir / "carpool.log"
         # carpool joins the server (DATA_DIR) and migrates it; the peer connects to its URL.
-        with serve(DATA_DIR=str(data_dir), WEB_CONCURRENCY="1") as carpool, serve_peer(url) as peer:
-            asyncio.run(_seed(carpool))
-            check_same_answers(carpool, peer)
-            print(
-                f"seeded {GROMMETS} grommets and {WIDGETS} widgets of 3 parts; carpool {carpool},"
-                f" peer {peer}; {options.duration:g} s per run, {options.warmup:g} s warm-up"
+        bases = {
+            name: stack.enter_context(
+                serve(DATA_DIR=str(data_dir), stderr=log if name == "carpool" else None, **env)
             )
-            results = (
-                measure(
-                    {"carpool": carpool, "peer": peer},
-                    url,
-                    rounds=options.rounds,
-                    seconds=options.duration,
-                    warmup=options.warmup,
-                    connections=options.connections,
-                )
-                if options.rounds > 0  # --rounds 0 --profile FILE: the profile alone
-                else None
+            for name, env in (("carpool", shipped(data_dir)), ("quiet", quiet(data_dir)))
+        }
+        bases["peer"] = stack.enter_context(serve_peer(url))
+        carpool = bases["carpool"]
+        asyncio.run(_seed(carpool))
+        check_same_answers(carpool, bases["peer"])
+        check_same_answers(bases["quiet"], bases["peer"])
+        print(
+            f"seeded {GROMMETS} grommets and {WIDGETS} widgets of 3 parts; {bases};"
+            f" {options.duration:g} s per run, {options.warmup:g} s warm-up; carpool's log"
+            f" lines go to {log}"
+        )
+        results = (
+            measure(
+                bases,
+                url,
+                groups,
+                rounds=options.rounds,
+                seconds=options.duration,
+                warmup=options.warmup,
+                connections=options.connections,
             )
-            if options.profile is not None:
-                profile(
-                    carpool,
-                    options.profile,
-                    seconds=options.profile_seconds,
-                    connections=options.connections,
-                    workload=options.profile_workload,
-                    nonblocking=options.profile_nonblocking,
-                )
+            if options.rounds > 0  # --rounds 0 --profile FILE: the profile alone
+            else None
+        )
+        if options.profile is not None:
+            profile(
+                carpool,
+                options.profile,
+                seconds=options.profile_seconds,
+                connections=options.connections,
+                workload=options.profile_workload,
+                nonblocking=options.profile_nonblocking,
+            )
+        logged = log.stat().st_size
+        print(f"carpool as shipped wrote {logged / 1e6:.1f} MB of log lines")
     met = results is None or report(results, connections=options.connections)
+    if options.inprocess:
+        print(flush=True)
+        subprocess.run([sys.executable, str(BENCH / "inprocess.py")], check=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 1 if options.check and not met else 0
+
+
+def shipped(data_dir: Path) -> dict[str, str]:
+    """carpool's environment as `make run` ships it: the request log at INFO, metrics in
+    multi-process mode, Server-Timing (its stderr goes to a file)."""
+    metrics = data_dir / "metrics-shipped"
+    metrics.mkdir(parents=True)
+    return {"WEB_CONCURRENCY": "1", "PROMETHEUS_MULTIPROC_DIR": str(metrics), "LOG_LEVEL": "INFO"}
+
+
+def quiet(data_dir: Path) -> dict[str, str]:
+    """The same, with the request log and metrics off."""
+    return {**shipped(data_dir / "q"), "REQUEST_LOG": "false", "METRICS": "false"}
 
 
 async def _seed(base: str) -> None:

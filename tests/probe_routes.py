@@ -139,3 +139,15 @@ async def guarded_grommet(request: Request, grommet_id: int) -> HTTPResponse:
     if found is not None and found["material"] == "revoked":
         return problem_response(401, "the token has expired")
     return json_response(found)
+
+
+@probe(blueprint, "/look-then-nap/<grommet_id:int>", method="GET")
+async def look_then_nap(request: Request, grommet_id: int) -> HTTPResponse:
+    """Looks a grommet up through its loader, naps in Python, looks it up again."""
+    from carpool.catalog.grommets import grommets
+
+    first = await grommets.loader(request.ctx.uow).load(grommet_id)
+    await asyncio.sleep(float(request.args.get("s", "0.3")))
+    again = await grommets.loader(request.ctx.uow).load(grommet_id)
+    names = [row["name"] if row else None for row in (first, again)]
+    return json_response({"names": names})

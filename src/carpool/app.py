@@ -239,5 +239,7 @@ def _observe(app: CarpoolApp, container: Container, settings: Settings) -> None:
     traced = tracing.install(app, container.tracer_provider())
     if traced is not None:
         add_subrequest_hook(app, traced.subrequest_span)
-    if settings.request_log:
-        add_subrequest_hook(app, logs.log_subrequest)
+    # The request log notes batch items and frames itself (`logs.ItemJournal`): no hook.
+    app.ctx.request_log = settings.request_log
+    app.ctx.request_log_items = settings.request_log_items
+    metrics.configure(enabled=settings.metrics)

@@ -96,7 +96,9 @@ class Settings(BaseSettings):
         default=None,
         description="The scope a caller of /metrics needs; unset = public (no identity).",
     )
-    request_log: bool = Field(default=True, description="One JSON log line per request and item.")
+    request_log: bool = Field(
+        default=True, description="One JSON log line per request, batch (with its items) and frame."
+    )
     otel_traces_exporter: str = Field(
         default="none", description="Tracing exporters (none, otlp, console); none = tracing off."
     )
@@ -177,6 +179,12 @@ class Settings(BaseSettings):
     )
     rate_limit_storage_timeout_s: float = Field(
         default=0.5, gt=0, le=60, description="Longest wait for the rate-limit storage."
+    )
+    request_log_items: bool = Field(
+        default=False, description="A request log line per batch item as well (REQUEST_LOG)."
+    )
+    metrics: bool = Field(
+        default=True, description="false: calls and units of work are not counted in /metrics."
     )
 
     @field_validator("database_url", "database_read_url", "database_listen_url")

@@ -69,3 +69,48 @@ async def test_units_of_work_pool_and_sockets_are_reported(client: httpx.AsyncCl
 async def test_metrics_is_public_and_not_composable(client: httpx.AsyncClient) -> None:
     batch = await client.post("/batch", json={"load": ["/metrics"]})
     assert batch.json()["responses"][0]["status"] == 400
+
+
+def test_units_added_up_land_in_the_buckets_observe_would_choose() -> None:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from carpool.observability import metrics
+
+    registry = CollectorRegistry()
+    bounds = metrics.UNIT_QUERIES._upper_bounds
+    direct = Histogram("direct", "d", buckets=bounds[:-1], registry=registry)
+    summed = Histogram("summed", "s", buckets=bounds[:-1], registry=registry)
+    amounts = [0, 1, 1, 2, 2.5, 3, 4, 50, 499, 500, 501, 10_000]
+    for amount in amounts:
+        direct.observe(amount)
+        metrics._observe(summed, amount)
+    metrics.flush()
+
+    def samples(name: str) -> list[tuple[str, dict[str, str], float]]:
+        return [
+            (s.name.replace(name, ""), s.labels, s.value)
+            for family in registry.collect()
+            if family.name == name
+            for s in family.samples
+            if not s.name.endswith("_created")
+        ]
+
+    assert samples("summed") == samples("direct")
+
+
+async def test_with_metrics_off_nothing_is_counted(database_url: str) -> None:
+    from carpool.observability import metrics
+    from tests.conftest import make_container
+    from tests.helpers import AUTH, create_app, served
+
+    app = create_app(make_container(database_url, metrics=False))
+    try:
+        async with served(app, headers=AUTH) as http:
+            before = await scrape(http)
+            await http.get("/grommets/123")
+            await http.post("/batch", json={"load": ["/grommets/123"]})
+            after = await scrape(http)
+    finally:
+        metrics.configure(enabled=True)  # the process's: as the other apps run
+    for name in ("carpool_calls_total", "carpool_unit_of_work_queries_count"):
+        assert after.get(name) == before.get(name)

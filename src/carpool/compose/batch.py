@@ -36,7 +36,7 @@ from carpool.compose.references import (
 )
 from carpool.data.unit_of_work import Work
 from carpool.errors import Invalid, TimedOut
-from carpool.observability import metrics
+from carpool.observability import logs, metrics
 from carpool.settings import Settings
 from carpool.web import http_doc
 from carpool.web.access import charge_or_refuse
@@ -96,9 +96,16 @@ class BatchRun:
     """
 
     def __init__(
-        self, parent: Request, envelope: Envelope, uow: Work, *, max_response_bytes: int
+        self,
+        parent: Request,
+        envelope: Envelope,
+        uow: Work,
+        *,
+        max_response_bytes: int,
+        journal: logs.ItemJournal | None = None,
     ) -> None:
         self._parent = parent
+        self._journal = journal
         self._atomic = envelope.atomic
         self._uow = uow
         self._budget = max_response_bytes
@@ -250,7 +257,9 @@ class BatchRun:
 
     def _dispatch(self, sub: SubRequest) -> Coroutine[Any, Any, SubResponse]:
         # Paid for up front (`run_batch`): an item takes nothing more from the budget.
-        return dispatch_subrequest(self._parent, sub, self._uow, charged=True, tally=self._tally)
+        return dispatch_subrequest(
+            self._parent, sub, self._uow, charged=True, tally=self._tally, journal=self._journal
+        )
 
     def _resolve(self, item: BatchItem) -> SubRequest:
         def lookup(item_id: str, pointer: str) -> Any:
@@ -312,9 +321,15 @@ def _may_refer(item: BatchItem) -> bool:
 
 
 async def run_batch(
-    parent: Request, data: Any, work: Work, settings: Settings
+    parent: Request,
+    data: Any,
+    work: Work,
+    settings: Settings,
+    *,
+    journal: logs.ItemJournal | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """Validate a decoded batch body, run it on `work`; the answer bytes and extra headers.
+    Each item run is noted in `journal` (the request log's), if given.
 
     Every item counts as one call of the caller's rate-limit budget: all are taken before
     any runs, or the batch is refused whole (RateLimited, 429). The headers are the budget's.
@@ -329,7 +344,8 @@ async def run_batch(
     headers = await charge_or_refuse(parent, len(envelope.items))
     if all(item.safe for item in envelope.items):
         work.restrict_to_read_only()  # as each item's single request would run: READ ONLY
-    run = BatchRun(parent, envelope, work, max_response_bytes=settings.batch_max_response_bytes)
+    limit = settings.batch_max_response_bytes
+    run = BatchRun(parent, envelope, work, max_response_bytes=limit, journal=journal)
     try:
         async with asyncio.timeout(settings.batch_timeout_s):
             items = await run.run()
@@ -396,7 +412,9 @@ def batch_routes(settings: Settings, examples: CallExamples) -> Blueprint:
         """Run every item on this request's unit of work; one answer for all."""
         # Unbounded here: each item's body is held to JSON_MAX_DEPTH on its own (a 422 item).
         data = json_body(request, bounded=False)
-        body, headers = await run_batch(request, data, request.ctx.uow, settings)
+        # Its items go on the batch's own log line (`logs.log_request`).
+        journal = request.ctx.journal = logs.journal_for(request)
+        body, headers = await run_batch(request, data, request.ctx.uow, settings, journal=journal)
         return Response(body, headers=headers, content_type=JSON)
 
     return blueprint

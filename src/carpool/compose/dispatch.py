@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -20,12 +21,12 @@ from sanic.response import BaseHTTPResponse
 from sanic_routing import Route
 
 from carpool.data.unit_of_work import Work
-from carpool.observability import metrics
+from carpool.observability import logs, metrics
 from carpool.web.conditional import CONDITIONAL_HEADERS
 from carpool.web.endpoints import call_endpoint, endpoint_of
 from carpool.web.errors import problem_for
 from carpool.web.responses import problem_response
-from carpool.web.route_names import template
+from carpool.web.route_names import route_of, template
 
 # Headers an item may not set: its identity is its outer request's.
 FORBIDDEN_HEADERS = frozenset({"authorization", "cookie"})
@@ -256,6 +257,7 @@ async def dispatch_subrequest(
     *,
     charged: bool = False,
     tally: metrics.CallTally | None = None,
+    journal: logs.ItemJournal | None = None,
 ) -> SubResponse:
     """Run the route `sub` addresses on `work`, as the single request would run it.
 
@@ -269,25 +271,26 @@ async def dispatch_subrequest(
 
     Routing errors (404, 405) and handler exceptions are answered by the app's own error
     handler, so every body is byte-for-byte what the single request would get. Hooks
-    registered with `add_subrequest_hook` wrap each call (logging, tracing); each call is
-    counted in /metrics (`transport` "batch_item" or "frame"), through `tally` if given (the
-    caller flushes it).
+    registered with `add_subrequest_hook` wrap each call (tracing); each call is counted in
+    /metrics (`transport` "batch_item" or "frame"), through `tally` if given (the caller
+    flushes it), and noted in `journal` (the request log's) if given, refused ones too.
     """
+    started = time.perf_counter() if journal is not None else 0.0
     try:
         check_subrequest(sub)
         path = normalise_path(sub.path)
     except SubrequestRefused as exc:
-        return refused(exc)
+        return _noted(journal, sub, refused(exc), started)
     outer = _outer(parent)
     limit = outer.body_limit
     # As the single request would be: on the bytes the client sent, not their re-encoding.
     if sub.body is not None and len(sub.body) > limit and (sub.sent_size or limit + 1) > limit:
         too_large = PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
-        return capture(problem_for(too_large))
+        return _noted(journal, sub, capture(problem_for(too_large)), started)
     try:
         request = _synthetic_request(parent, outer, sub, path, work, charged=charged)
     except SanicException as exc:  # a URL Sanic cannot parse
-        return capture(problem_for(exc))
+        return _noted(journal, sub, capture(problem_for(exc)), started)
     app = parent.app
     hooks = _active_hooks(app)
     count = metrics.count_call if tally is None else tally.count
@@ -298,8 +301,21 @@ async def dispatch_subrequest(
             answer = _answer(sub, await _route_call(app, request))
     except Exception:
         count(request, 500, outer.transport)
+        if journal is not None:
+            journal.note(sub.method, route_of(request), request.path, 500, started)
         raise
     count(request, answer.status, outer.transport)
+    if journal is not None:
+        journal.note(sub.method, route_of(request), request.path, answer.status, started)
+    return answer
+
+
+def _noted(
+    journal: logs.ItemJournal | None, sub: SubRequest, answer: SubResponse, started: float
+) -> SubResponse:
+    """`answer`, of an item refused before it was routed, noted in `journal` (if any)."""
+    if journal is not None:
+        journal.note(sub.method, None, sub.path.partition("?")[0], answer.status, started)
     return answer
 
 

@@ -34,6 +34,7 @@ from carpool.compose.frames import (
     parse_frame,
 )
 from carpool.compose.live import LiveHub
+from carpool.compose.lookup_rounds import LookupRounds
 from carpool.compose.multiplex import AsgiWebSocket, Multiplexer, Payload
 from carpool.compose.outbound import SendBudget
 from carpool.compose.subscriptions import (
@@ -42,14 +43,14 @@ from carpool.compose.subscriptions import (
     UnsubscribeFrameIn,
     UpdateFrameOut,
 )
-from carpool.observability import metrics
+from carpool.observability import logs, metrics
 from carpool.settings import Settings
 from carpool.web.access import FORBIDDEN, identity_of, refusal
 from carpool.web.endpoints import AUTHENTICATED, Answer, Doc, Message, endpoint
 from carpool.web.errors import problem_for
 from carpool.web.front_door import TOO_MANY_SOCKETS, CallerSockets
 from carpool.web.responses import JSON, dumps, problem_response
-from carpool.web.unit_scope import SERVER_TIMING, UnitOfWorkFactory, unit_scope
+from carpool.web.unit_scope import SAFE_METHODS, SERVER_TIMING, UnitOfWorkFactory, unit_scope
 
 
 def messages(examples: CallExamples) -> tuple[Message, ...]:
@@ -184,8 +185,10 @@ class FrameRunner:
         *,
         typed: TypedFrameHandler | None = None,
         sockets: CallerSockets | None = None,
+        lookups: LookupRounds | None = None,
     ):
         self._parent = parent
+        self._lookups = lookups
         self._unit_of_work = unit_of_work
         self._settings = settings
         self._typed = typed
@@ -260,14 +263,21 @@ class FrameRunner:
     async def _request(self, frame: RequestFrame) -> bytes:
         timing = self._settings.server_timing
         method = frame.method
+        journal = logs.journal_for(self._parent, each=False)
         async with unit_scope(self._unit_of_work, method=method, server_timing=timing) as scope:
-            answer = await dispatch_subrequest(self._parent, frame.subrequest(), scope.work)
+            if self._lookups is not None and method in SAFE_METHODS:
+                scope.work.share_lookups(self._lookups)  # docs/websocket.md, "Lookup rounds"
+            answer = await dispatch_subrequest(
+                self._parent, frame.subrequest(), scope.work, journal=journal
+            )
             refused = await scope.end(answer.status)
             if refused is not None:
                 answer = capture(refused)
             server_timing = scope.timing()
             if server_timing is not None:
                 answer.headers[SERVER_TIMING] = server_timing
+            if journal is not None:
+                logs.log_frame(self._parent, journal, answer.status, scope.started, scope.work)
         return encode_item(frame.id, answer)
 
     async def _batch(self, frame: BatchFrame) -> bytes:
@@ -276,15 +286,20 @@ class FrameRunner:
             answer = capture(refused)
             return encode_answer(frame.id, answer.status, answer.body)
         timing = self._settings.server_timing
+        journal = logs.journal_for(self._parent)
         async with unit_scope(self._unit_of_work, method="POST", server_timing=timing) as scope:
             try:
                 body, headers = await run_batch(
-                    self._parent, frame.batch, scope.work, self._settings
+                    self._parent, frame.batch, scope.work, self._settings, journal=journal
                 )
                 response: BaseHTTPResponse = HTTPResponse(body, content_type=JSON, headers=headers)
             except Exception as exc:  # a bad envelope, a timeout, no budget: nothing kept
                 response = problem_for(exc)
             answer = capture(await scope.finish(response))
+            if journal is not None:
+                logs.log_frame(
+                    self._parent, journal, answer.status, scope.started, scope.work, batch=True
+                )
         return _batch_answer(frame.id, answer)
 
 
@@ -322,12 +337,10 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
         # The handshake's caller, until an auth frame says otherwise.
         handshake_identity = await identity_of(request)
         sockets: CallerSockets = request.app.ctx.caller_sockets
+        units = request.app.ctx.container.unit_of_work
+        lookups = LookupRounds(units)
         runner = FrameRunner(
-            request,
-            request.app.ctx.container.unit_of_work,
-            settings,
-            typed=live_socket.handle,
-            sockets=sockets,
+            request, units, settings, typed=live_socket.handle, sockets=sockets, lookups=lookups
         )
         multiplexer = Multiplexer(
             socket,
@@ -352,6 +365,7 @@ def websocket_routes(settings: Settings, examples: CallExamples) -> Blueprint:
             if deadline is not None:
                 deadline.cancel()
             del live[multiplexer]
+            await lookups.close()
             await live_socket.close()
             if runner.counted_sub is not None:
                 sockets.leave(runner.counted_sub)

@@ -27,6 +27,13 @@ class Forgetful(Protocol):
 
 L = TypeVar("L", bound=Forgetful)
 
+
+class LookupSharing(Protocol):
+    """Loaders a read-only unit borrows instead of making its own (see `Work.share_lookups`)."""
+
+    def loader(self, name: str, make: Callable[[Work], L], work: Work) -> L: ...
+
+
 # What a statement or the pool may raise when the session fails (beyond carpool's own errors).
 _CONNECTION_ERRORS = (
     asyncpg.PostgresError,
@@ -87,6 +94,7 @@ class UnitOfWork:
         self._loaders: dict[str, Forgetful] = {}
         # With a replica: where in the primary's WAL this unit's COMMIT ended (read-your-writes).
         self.committed_at: str | None = None
+        self._sharing: LookupSharing | None = None
 
     @property
     def work(self) -> Work:
@@ -341,10 +349,21 @@ class Work:
 
     def loader(self, name: str, make: Callable[[Work], L]) -> L:
         """The unit's loader called `name`, made by `make(work)` the first time."""
-        found = self._unit._loaders.get(name)
+        unit = self._unit
+        found = unit._loaders.get(name)
         if found is not None:
             return found  # type: ignore[return-value]  # not `cast`: a call per lookup
-        return self._unit.loader(name, lambda _: make(self))
+        sharing = unit._sharing
+        if sharing is not None and not unit.has_connection:
+            shared = unit._loaders[name] = sharing.loader(name, make, self)
+            return shared
+        return unit.loader(name, lambda _: make(self))
+
+    def share_lookups(self, sharing: LookupSharing) -> None:
+        """Borrow loaders from `sharing` (made from now on; a read-only unit only, before any
+        statement): lookups of concurrent read-only frames coalesce (compose/lookup_rounds.py)."""
+        if self._unit.read_only and not self._unit.has_connection:
+            self._unit._sharing = sharing
 
     def forget_loaded(self) -> None:
         """Drop what every loader has loaded."""

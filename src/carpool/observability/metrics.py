@@ -9,6 +9,7 @@ multi-process mode). Unset, `/metrics` shows the answering worker alone.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
 from collections.abc import Callable, Iterator
@@ -77,7 +78,9 @@ FRAMES_IN_FLIGHT = Gauge(
 
 
 def exposition() -> bytes:
-    """Every metric in Prometheus' text format: of all workers in multi-process mode."""
+    """Every metric in Prometheus' text format: of all workers in multi-process mode (this
+    worker's counts made up to now; another worker's may lag by FLUSH_S)."""
+    flush()
     directory = os.environ.get(MULTIPROC_ENV)
     if not directory:
         return generate_latest(REGISTRY)
@@ -91,11 +94,55 @@ def exposition() -> bytes:
 # Routes, methods, statuses and transports are few, so these stay small.
 _calls: dict[tuple[str | None, str, int, str], Any] = {}
 _units: dict[str, Any] = {}
+_counting = True  # METRICS=false: calls and units are not counted (one app per process)
+
+
+def configure(*, enabled: bool) -> None:
+    """Count calls and units of work (METRICS), or not; for the whole process."""
+    global _counting
+    _counting = enabled
+
+
+# Units of work observed since the last flush, in plain dicts: a histogram's `observe` per
+# unit takes a lock and checks (and, in multi-process mode, writes a file) twice per bucket
+# and sum; added up here, the histograms are touched once per bucket every FLUSH_S instead.
+# (Calls are counted at once: a scrape must count every call answered before it.)
+FLUSH_S = 0.05
+_pending_buckets: dict[tuple[Any, int], int] = {}
+_pending_sums: dict[Any, float] = {}
+_flush_timer: asyncio.TimerHandle | None = None
+
+
+def _soon() -> None:
+    """Flush within FLUSH_S (at once outside an event loop)."""
+    global _flush_timer
+    if _flush_timer is None:
+        try:
+            _flush_timer = asyncio.get_running_loop().call_later(FLUSH_S, flush)
+        except RuntimeError:
+            flush()
+
+
+def flush() -> None:
+    """Add every unit of work observed so far to the histograms."""
+    global _flush_timer, _pending_buckets, _pending_sums
+    timer, _flush_timer = _flush_timer, None
+    if timer is not None:
+        timer.cancel()
+    buckets, sums = _pending_buckets, _pending_sums
+    _pending_buckets, _pending_sums = {}, {}
+    # prometheus-client's own Histogram.observe, by the observation: a bucket, then the sum.
+    for (child, index), times in buckets.items():
+        child._buckets[index].inc(times)
+    for child, total in sums.items():
+        child._sum.inc(total)
 
 
 def count_call(request: Request, status: int, transport: str) -> None:
-    """One answered call (`transport`: single, batch_item or frame)."""
-    _calls_child(request, status, transport)[1].inc()
+    """One answered call (`transport`: single, batch_item or frame), counted at once: a
+    scrape answered by any worker counts every call answered before it."""
+    if _counting:
+        _calls_child(request, status, transport)[1].inc()
 
 
 def _calls_child(request: Request, status: int, transport: str) -> tuple[Any, Any]:
@@ -120,6 +167,8 @@ class CallTally:
 
     def count(self, request: Request, status: int, transport: str) -> None:
         """One answered call, counted at the next `flush`."""
+        if not _counting:
+            return
         key = _calls_child(request, status, transport)[0]
         counts = self._counts
         counts[key] = counts.get(key, 0) + 1
@@ -138,11 +187,21 @@ def count_refusal(status: int, problem_type: str) -> None:
 
 def observe_unit(outcome: str, seconds: float, queries: int) -> None:
     """A finished unit of work."""
+    if not _counting:
+        return
     child = _units.get(outcome)
     if child is None:
         child = _units[outcome] = UNIT_SECONDS.labels(outcome)
-    child.observe(seconds)
-    UNIT_QUERIES.observe(queries)
+    _observe(child, seconds)
+    _observe(UNIT_QUERIES, queries)
+    _soon()
+
+
+def _observe(histogram: Any, amount: float) -> None:
+    # The bucket `Histogram.observe` would count it in: the first upper bound >= amount.
+    key = (histogram, bisect.bisect_left(histogram._upper_bounds, amount))
+    _pending_buckets[key] = _pending_buckets.get(key, 0) + 1
+    _pending_sums[histogram] = _pending_sums.get(histogram, 0.0) + amount
 
 
 @contextlib.contextmanager

@@ -19,9 +19,17 @@ class CarpoolRequest(Request):
     Sanic enforces both in its own HTTP server, not when served by an ASGI server.
     """
 
+    # `ctx` a plain slot, set as the request is made: Sanic's `ctx` is a property, a Python
+    # call at each of the ten or so reads a call makes (six per batch item).
+    __slots__ = ("__dict__", "ctx")
+
     composed: Any = None
     """What every sub-request of this request (batch item, frame) shares, worked out once by
     `compose.dispatch` at the first one; None until then."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ctx = self.make_context()  # type: ignore[misc]  # the slot, not the property
 
     async def receive_body(self) -> None:
         if self.body:

@@ -78,6 +78,8 @@ class unit_scope:  # a function to its callers: `async with unit_scope(...) as s
     """A new unit of work for one call with `method` (READ ONLY if the method is safe).
 
     `server_timing=False` (SERVER_TIMING=false) leaves the Server-Timing header off.
+    `observed=False`: the unit is not observed in /metrics (a shared lookup's, whose
+    statements the frames it served count as theirs: compose/lookup_rounds.py).
 
     Leaving the block without `finish` (an exception, a cancellation, a client gone) rolls
     back and releases the connection, even if cancelled again meanwhile.
@@ -86,14 +88,20 @@ class unit_scope:  # a function to its callers: `async with unit_scope(...) as s
     protocol cost a few per cent of a GET.
     """
 
-    __slots__ = ("_factory", "_method", "_scope", "_server_timing")
+    __slots__ = ("_factory", "_method", "_observed", "_scope", "_server_timing")
 
     def __init__(
-        self, factory: UnitOfWorkFactory, *, method: str, server_timing: bool = True
+        self,
+        factory: UnitOfWorkFactory,
+        *,
+        method: str,
+        server_timing: bool = True,
+        observed: bool = True,
     ) -> None:
         self._factory = factory
         self._method = method
         self._server_timing = server_timing
+        self._observed = observed
         self._scope: UnitScope | None = None
 
     async def __aenter__(self) -> UnitScope:
@@ -111,8 +119,9 @@ class unit_scope:  # a function to its callers: `async with unit_scope(...) as s
                 with contextlib.suppress(Exception):
                     await _finish_shielded(unit, commit=False)
         finally:
-            elapsed = time.perf_counter() - scope.started
-            metrics.observe_unit(scope.outcome, elapsed, unit.stats.queries)
+            if self._observed:
+                elapsed = time.perf_counter() - scope.started
+                metrics.observe_unit(scope.outcome, elapsed, unit.stats.queries)
 
 
 async def _finish_shielded(unit: UnitOfWork, *, commit: bool) -> None:
