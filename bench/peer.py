@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-GROMMET = "id, name, material, diameter_mm, created_at, updated_at"
+GROMMET = "id, name, material, diameter_mm, supplier_id, created_at, updated_at"
 SELECT_GROMMET = f"SELECT {GROMMET} FROM grommets WHERE id = $1"
 SELECT_GROMMETS = f"SELECT {GROMMET} FROM grommets WHERE id = ANY($1::bigint[])"
 SELECT_WIDGET = "SELECT id, name, created_at, updated_at FROM widgets WHERE id = $1"
