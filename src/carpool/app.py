@@ -47,7 +47,7 @@ async def _nothing() -> None:
     return None
 
 
-class CarpoolApp(Sanic[Any, Any]):
+class CarpoolApp(Sanic[Any, AppContext]):
     """Sanic behind its front door (CORS, security headers, WebSocket handshakes), running
     each request inside its server span when tracing is on.
 
