@@ -24,7 +24,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import seed_catalog, serve, server_queries
+from _server import AUTH, seed_catalog, serve, server_queries
 
 GROMMETS = 100
 WIDGETS = 1_000
@@ -142,11 +142,14 @@ async def polling_pass(http: httpx.AsyncClient, paths: list[str]) -> dict[str, f
 
 async def run(base: str) -> None:
     limits = httpx.Limits(max_connections=SOCKETS, max_keepalive_connections=SOCKETS)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60, headers=AUTH) as http:
         await seed_catalog(http, grommets=GROMMETS, widgets=WIDGETS)
         paths = [f"/widgets/{w}?include=grommets" for w in range(1, WIDGETS + 1)]
         arrivals: asyncio.Queue[Arrival] = asyncio.Queue()
-        sockets = [await connect(base.replace("http", "ws", 1) + "/ws") for _ in range(SOCKETS)]
+        sockets = [
+            await connect(base.replace("http", "ws", 1) + "/ws", additional_headers=AUTH)
+            for _ in range(SOCKETS)
+        ]
         readers = [asyncio.create_task(read_frames(ws, arrivals)) for ws in sockets]
         started = time.perf_counter()
         for w, path in enumerate(paths, start=1):
@@ -200,7 +203,11 @@ def report(
 
 
 def main() -> None:
-    with serve(app="bench._live_asgi:app", BATCH_MAX_ITEMS=str(GROMMETS)) as base:
+    with serve(
+        app="bench._live_asgi:app",
+        BATCH_MAX_ITEMS=str(GROMMETS),
+        WS_MAX_CONNECTIONS_PER_CALLER=str(SOCKETS),  # every socket is the one bench caller's
+    ) as base:
         asyncio.run(run(base))
 
 
