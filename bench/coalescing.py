@@ -7,6 +7,7 @@ machine, one with COALESCE_LOOKUPS=true and one with false, and take turns on ea
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -62,8 +63,8 @@ async def measure(on: str, off: str) -> None:
         for name, workload in workloads:
             q_on = server_queries(await workload(client_on))
             q_off = server_queries(await workload(client_off))
-            t_on = await median_seconds(lambda w=workload: w(client_on), repeat=REPEAT)
-            t_off = await median_seconds(lambda w=workload: w(client_off), repeat=REPEAT)
+            t_on = await median_seconds(functools.partial(workload, client_on), repeat=REPEAT)
+            t_off = await median_seconds(functools.partial(workload, client_off), repeat=REPEAT)
             print(
                 f"{name:<50} {f'{q_on}/{q_off}':>15} {t_on * 1000:>8.2f}"
                 f" {t_off * 1000:>8.2f} {t_off / t_on:>6.1f}x"

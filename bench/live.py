@@ -24,7 +24,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import seed_catalog, serve, server_queries
+from _server import AUTH, seed_catalog, serve, server_queries
 
 GROMMETS = 100
 WIDGETS = 1_000
@@ -68,7 +68,9 @@ def drain(arrivals: asyncio.Queue[Arrival]) -> list[Arrival]:
     return out
 
 
-async def one_write(http: httpx.AsyncClient, arrivals: asyncio.Queue[Arrival], n: int) -> dict:
+async def one_write(
+    http: httpx.AsyncClient, arrivals: asyncio.Queue[Arrival], n: int
+) -> dict[str, float]:
     """Time until the 30 subscribers of one grommet, then all 1,000, have their update."""
     one, every = [], []
     for round_ in range(REPEAT):
@@ -94,7 +96,9 @@ async def one_write(http: httpx.AsyncClient, arrivals: asyncio.Queue[Arrival], n
     return {"one": statistics.median(one), "every": statistics.median(every)}
 
 
-async def stream(http: httpx.AsyncClient, arrivals: asyncio.Queue[Arrival], rate: int) -> dict:
+async def stream(
+    http: httpx.AsyncClient, arrivals: asyncio.Queue[Arrival], rate: int
+) -> dict[str, float]:
     """`rate` writes a second for STREAM_S seconds: pushes, bytes, queries per second."""
     before = (await http.get("/_bench/live")).json()
     drain(arrivals)
@@ -117,7 +121,7 @@ async def stream(http: httpx.AsyncClient, arrivals: asyncio.Queue[Arrival], rate
     }
 
 
-async def polling_pass(http: httpx.AsyncClient, paths: list[str]) -> dict:
+async def polling_pass(http: httpx.AsyncClient, paths: list[str]) -> dict[str, float]:
     """All 1,000 GETs once, 16 at a time: seconds, body bytes, queries (Server-Timing)."""
     todo = iter(paths)
     totals = {"bytes": 0, "queries": 0}
@@ -138,11 +142,14 @@ async def polling_pass(http: httpx.AsyncClient, paths: list[str]) -> dict:
 
 async def run(base: str) -> None:
     limits = httpx.Limits(max_connections=SOCKETS, max_keepalive_connections=SOCKETS)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60, headers=AUTH) as http:
         await seed_catalog(http, grommets=GROMMETS, widgets=WIDGETS)
         paths = [f"/widgets/{w}?include=grommets" for w in range(1, WIDGETS + 1)]
         arrivals: asyncio.Queue[Arrival] = asyncio.Queue()
-        sockets = [await connect(base.replace("http", "ws", 1) + "/ws") for _ in range(SOCKETS)]
+        sockets = [
+            await connect(base.replace("http", "ws", 1) + "/ws", additional_headers=AUTH)
+            for _ in range(SOCKETS)
+        ]
         readers = [asyncio.create_task(read_frames(ws, arrivals)) for ws in sockets]
         started = time.perf_counter()
         for w, path in enumerate(paths, start=1):
@@ -163,7 +170,12 @@ async def run(base: str) -> None:
     report(subscribe_s, latency, streams, poll)
 
 
-def report(subscribe_s: float, latency: dict, streams: list[dict], poll: dict) -> None:
+def report(
+    subscribe_s: float,
+    latency: dict[str, float],
+    streams: list[dict[str, float]],
+    poll: dict[str, float],
+) -> None:
     print(f"{WIDGETS} subscriptions over {SOCKETS} sockets; one uvicorn worker")
     print(f"  subscribe all (1000 first answers)         {subscribe_s * 1000:8.0f} ms")
     print(f"  one write -> its 30 subscribers updated    {latency['one'] * 1000:8.1f} ms (median)")
@@ -191,7 +203,11 @@ def report(subscribe_s: float, latency: dict, streams: list[dict], poll: dict) -
 
 
 def main() -> None:
-    with serve(app="bench._live_asgi:app", BATCH_MAX_ITEMS=str(GROMMETS)) as base:
+    with serve(
+        app="bench._live_asgi:app",
+        BATCH_MAX_ITEMS=str(GROMMETS),
+        WS_MAX_CONNECTIONS_PER_CALLER=str(SOCKETS),  # every socket is the one bench caller's
+    ) as base:
         asyncio.run(run(base))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from sqlalchemy import text
@@ -81,7 +81,7 @@ class AsgiSocket:
     async def _send(self, message: dict[str, Any]) -> None:
         await self._from_app.put(message)
 
-    async def open(self) -> AsgiSocket:
+    async def open(self) -> Self:
         """Connect; the app must accept."""
         first = await self.handshake()
         assert first["type"] == "websocket.accept", first

@@ -23,6 +23,7 @@ from carpool.compose.dispatch import add_subrequest_hook
 from carpool.compose.examples import CallExamples
 from carpool.compose.live import LiveHub
 from carpool.compose.websocket import websocket_routes
+from carpool.context import AppContext
 from carpool.data.faults import pool_figures
 from carpool.observability import logs, metrics, tracing
 from carpool.settings import Settings
@@ -46,7 +47,7 @@ async def _nothing() -> None:
     return None
 
 
-class CarpoolApp(Sanic[Any, Any]):
+class CarpoolApp(Sanic[Any, AppContext]):
     """Sanic behind its front door (CORS, security headers, WebSocket handshakes), running
     each request inside its server span when tracing is on.
 
@@ -77,7 +78,7 @@ class CarpoolApp(Sanic[Any, Any]):
         return heard
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        door: FrontDoor | None = getattr(self.ctx, "front_door", None)
+        door: FrontDoor | None = self.ctx.front_door
         if door is None or scope["type"] == "lifespan":
             await super().__call__(scope, receive, send)  # type: ignore[no-untyped-call]
             return
@@ -116,7 +117,7 @@ class CarpoolApp(Sanic[Any, Any]):
         # When the request started (its log line's duration) and its id: here rather than in
         # a request middleware, whose runner cost more than all it did (3% of a GET).
         logs.mark_start(request)
-        traced: tracing.RequestTracing | None = getattr(self.ctx, "tracing", None)
+        traced: tracing.RequestTracing | None = self.ctx.tracing
         if traced is None:
             await super().handle_request(request)
             return
@@ -136,6 +137,7 @@ def create_app(container: Container, *, name: str = "carpool") -> CarpoolApp:
         dumps=orjson.dumps,
         loads=orjson.loads,
         request_class=CarpoolRequest,
+        ctx=AppContext(),
         error_handler=ProblemErrorHandler(),
         configure_logging=False,
     )

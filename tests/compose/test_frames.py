@@ -53,6 +53,7 @@ def test_any_json_is_a_frame_or_a_bad_frame_carrying_its_string_id(value: Any) -
     if isinstance(frame, BatchFrame):
         assert frame.batch == value["batch"]
     else:
+        assert isinstance(frame, RequestFrame)
         assert frame.path == value["path"] and frame.path.startswith("/")
 
 

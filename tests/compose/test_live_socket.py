@@ -41,9 +41,9 @@ async def test_a_slow_client_gets_the_latest_answer_and_the_socket_keeps_one_per
 ):
     peer = SlowPeer()
     live = LiveSocket(
-        None,
-        None,
-        AsgiWebSocket(peer.receive, peer.send),  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        AsgiWebSocket(peer.receive, peer.send),
         max_subscriptions=10,
     )
     subs = [Subscription(name, "/x", None, live) for name in ("a", "b")]  # type: ignore[arg-type]

@@ -13,9 +13,9 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carpool.data.engine import Database
-from tests.compose.test_websocket import AsgiSocket
 from tests.conftest import count, make_container, wait_for_idle_pool
 from tests.helpers import AUTH, create_app
+from tests.websocket_support import AsgiSocket
 
 
 class UnreadSocket(AsgiSocket):

@@ -25,7 +25,8 @@ class OwnPostgres:
     def _pg_ctl(self, args: list[str]) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            from pgserver._commands import pg_ctl
+            # pgserver defines its command functions at import time (_commands._init).
+            from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
         pg_ctl(args, pgdata=self.server.pgdata, user=self.server.system_user, timeout=30)
 

@@ -9,19 +9,21 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.websocket_support import AsgiSocket
 
+Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
 
-async def scrape(client: httpx.AsyncClient) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+
+async def scrape(client: httpx.AsyncClient) -> Samples:
     response = await client.get("/metrics")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
-    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    samples: Samples = {}
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:
             samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
     return samples
 
 
-def calls(samples: Any, route: str, transport: str, status: str) -> float:
+def calls(samples: Samples, route: str, transport: str, status: str) -> float:
     wanted = {"route": route, "transport": transport, "status": status, "method": "GET"}
     return sum(
         value

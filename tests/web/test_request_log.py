@@ -113,7 +113,7 @@ async def test_without_a_request_id_one_is_made_and_returned(
 async def test_an_unfit_request_id_is_replaced_not_echoed(
     client: httpx.AsyncClient, given: bytes
 ) -> None:
-    response = await client.get("/health", headers={"X-Request-ID": given})
+    response = await client.get("/health", headers=[(b"X-Request-ID", given)])
     assert GENERATED.fullmatch(response.headers["x-request-id"])
 
 

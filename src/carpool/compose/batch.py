@@ -38,7 +38,6 @@ from carpool.data.unit_of_work import Work
 from carpool.errors import Invalid, TimedOut
 from carpool.observability import logs, metrics
 from carpool.settings import Settings
-from carpool.web import http_doc
 from carpool.web.access import charge_or_refuse
 from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Answer, Doc, endpoint
 from carpool.web.errors import problem_for
@@ -401,11 +400,13 @@ def batch_routes(settings: Settings, examples: CallExamples) -> Blueprint:
                     examples.batch_answer,
                 )
             },
-            errors=(412, *http_doc.IDEMPOTENT_ERRORS, 504),
+            # 412 and the Idempotency-Key's 409 / 422, with their prose, are the pipeline's
+            # (web/http_doc.py): only what is the batch's own is said here.
+            errors=(504,),
             body=batch_request_model(settings.batch_max_items),
             body_example=examples.batch,
-            description=http_doc.IDEMPOTENT
-            + " Conditions (If-Match, If-None-Match) go on the items, never on the batch (412).",
+            description="Conditions (If-Match, If-None-Match) go on the items, never on the"
+            " batch (412).",
         ),
     )
     async def batch(request: Request) -> HTTPResponse:

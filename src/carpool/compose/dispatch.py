@@ -326,7 +326,7 @@ def _active_hooks(app: Sanic[Any, Any]) -> list[SubrequestHook]:
     rather than entered for every item and frame.
     """
     hooks: list[tuple[SubrequestHook, Callable[[], bool] | None]] | None
-    hooks = getattr(app.ctx, "subrequest_hooks", None)
+    hooks = app.ctx.subrequest_hooks
     if not hooks:
         return []
     return [hook for hook, active in hooks if active is None or active()]
@@ -361,7 +361,7 @@ def add_subrequest_hook(app: Sanic[Any, Any], hook: SubrequestHook) -> None:
     Inside the hook, after its `yield`, `request.ctx.subresponse` holds the SubResponse
     (unless the call raised); `request.ctx.parent_request` is the outer request.
     """
-    if not hasattr(app.ctx, "subrequest_hooks"):
+    if app.ctx.subrequest_hooks is None:
         app.ctx.subrequest_hooks = []
     # With its `active` (if any) looked up once, not per item.
     app.ctx.subrequest_hooks.append((hook, getattr(hook, "active", None)))

@@ -282,7 +282,7 @@ class LiveHub:
 
 def caller_of(parent: Request | None) -> str:
     """Whose subscriptions these are: the socket's `sub`, or its address without a token."""
-    identity = getattr(getattr(parent, "ctx", None), "identity", None)
+    identity = parent.ctx.identity if parent is not None else None
     if identity is not None and identity.authenticated:
         return f"sub:{identity.sub}"
     return f"ip:{getattr(parent, 'ip', None) or 'unknown'}"
@@ -294,7 +294,7 @@ def _identical(subs: list[Subscription]) -> list[list[Subscription]]:
     groups: dict[tuple[object, ...], list[Subscription]] = {}
     for sub in subs:
         parent = sub.parent
-        identity = getattr(parent.ctx, "identity", None)
+        identity = parent.ctx.identity
         address = parent.ip if identity is None or not identity.authenticated else ""
         groups.setdefault((sub.path, identity, address), []).append(sub)
     return list(groups.values())

@@ -310,7 +310,7 @@ NO_CALLER_IN_TIME = 4401
 
 def _identified_or_closed(request: Request, multiplexer: Multiplexer) -> None:
     """WS_AUTH_TIMEOUT_S after the handshake: close a socket that has no caller yet (4401)."""
-    identity: Identity | None = getattr(request.ctx, "identity", None)
+    identity: Identity | None = request.ctx.identity
     if identity is None or not identity.authenticated:
         multiplexer.stop(NO_CALLER_IN_TIME, "no auth frame within WS_AUTH_TIMEOUT_S")
 

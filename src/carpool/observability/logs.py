@@ -140,7 +140,7 @@ def request_id(request: Request) -> str:
 
     Decided once per request and kept on `request.ctx` (sub-requests inherit it).
     """
-    known: str | None = getattr(request.ctx, "request_id", None)
+    known: str | None = request.ctx.request_id
     if known is None:
         given: str = request.headers.get(REQUEST_ID_HEADER, "")
         known = given if _CLIENT_REQUEST_ID.fullmatch(given) else _new_request_id()
@@ -170,11 +170,11 @@ def log_request(request: Request, response: BaseHTTPResponse, uow: Work | None) 
     batch, its items' method, route, path, status and duration (`items`, see `ItemJournal`)."""
     if not requests_log.isEnabledFor(logging.INFO):
         return
-    fields = _fields(request, response.status, getattr(request.ctx, "started", None))
+    fields = _fields(request, response.status, request.ctx.started)
     if uow is not None:
         fields["db_queries"] = uow.stats.queries
         fields["db_ms"] = round(uow.stats.seconds * 1000, 3)
-    journal: ItemJournal | None = getattr(request.ctx, "journal", None)
+    journal: ItemJournal | None = request.ctx.journal
     if journal is not None:
         fields["items"] = journal.items
     write_line("request", fields)
@@ -267,17 +267,17 @@ def journal_for(parent: Request, *, each: bool | None = None) -> ItemJournal | N
     request log line will be written (REQUEST_LOG=false, LOG_LEVEL above INFO).
     `each`: a line per item too (default: REQUEST_LOG_ITEMS)."""
     context = parent.app.ctx
-    if not getattr(context, "request_log", False) or not enabled():
+    if not context.request_log or not enabled():
         return None
     if each is None:
-        each = bool(getattr(context, "request_log_items", False))
+        each = bool(context.request_log_items)
     return ItemJournal(parent, each=each)
 
 
 def caller_of(request: Request) -> str | None:
     """The `sub` of the request's caller, if a token identified one (the token is never kept)."""
-    identity = getattr(request.ctx, "identity", None)
-    sub: str | None = getattr(identity, "sub", None)
+    identity = request.ctx.identity
+    sub: str | None = identity.sub if identity is not None else None
     return sub
 
 
@@ -292,7 +292,7 @@ def _fields(request: Request, status: int | None, started: float | None) -> dict
         "sub": caller_of(request),
         "duration_ms": round(elapsed * 1000, 3) if elapsed is not None else None,
     }
-    if getattr(request.app.ctx, "tracing", None) is not None:  # else no span to name
+    if request.app.ctx.tracing is not None:  # else no span to name
         span = trace.get_current_span().get_span_context()
         if span.is_valid:
             fields["trace_id"] = format(span.trace_id, "032x")

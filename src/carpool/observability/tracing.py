@@ -106,7 +106,7 @@ class RequestTracing:
             },
         ) as span:
             yield
-            sub = getattr(request.ctx, "subresponse", None)
+            sub = request.ctx.subresponse
             _describe(span, request, sub.status if sub is not None else None)
 
 
@@ -115,7 +115,7 @@ def _describe(span: Any, request: Request, status: int | None) -> None:
     if route is not None:
         span.update_name(f"{request.method} {route}")
         span.set_attribute("http.route", route)
-    request_id = getattr(request.ctx, "request_id", None)
+    request_id: str | None = request.ctx.request_id
     if request_id is not None:
         span.set_attribute("carpool.request_id", request_id)
     sub = caller_of(request)

@@ -27,9 +27,9 @@ FORBIDDEN = "urn:carpool:problem:forbidden"
 
 async def identity_of(request: Request) -> Identity:
     """The caller of `request`'s outer call, established from its `Authorization` header once."""
-    known: Identity | None = getattr(request.ctx, "identity", None)
+    known: Identity | None = request.ctx.identity
     if known is None:
-        identifier: Identifier | None = getattr(request.app.ctx, "identifier", None)
+        identifier: Identifier | None = request.app.ctx.identifier
         if identifier is None:  # an app built without identity: nobody is anybody
             known = anonymous(frozenset())
         else:
@@ -80,7 +80,7 @@ async def charge(request: Request, identity: Identity, cost: int = 1) -> Verdict
 
     A verdict that is not `allowed` took nothing.
     """
-    limits: RateLimits | None = getattr(request.app.ctx, "rate_limits", None)
+    limits: RateLimits | None = request.app.ctx.rate_limits
     if limits is None:
         return None
     return await limits.charge(caller_key(request, identity), cost)

@@ -66,7 +66,7 @@ async def client_module(request: Request) -> HTTPResponse:
     unit=False,
     doc=Doc(
         "demo",
-        "The live demo page (clients/browser/demo.html), kept current (token in #token=...)",
+        "A live page of the catalog, kept current (its query says what; token in #token=...)",
         "documentation",
         answers={
             200: Answer("An HTML page.", example="<!doctype html>...", media_type="text/html")
@@ -74,7 +74,7 @@ async def client_module(request: Request) -> HTTPResponse:
     ),
 )
 async def demo_page(request: Request) -> HTTPResponse:
-    """The live demo page (`/demo#token=...`; its own query names what it shows)."""
+    """The live demo page (`clients/browser/demo.html`: its query says what it shows)."""
     content = await _file("demo.html")
     headers = {"cache-control": _CACHE}
     return HTTPResponse(content, content_type="text/html; charset=utf-8", headers=headers)

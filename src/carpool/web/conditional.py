@@ -118,7 +118,7 @@ class Preconditions:
 
 def preconditions_of(request: Request) -> Preconditions:
     """The conditions of the call being handled (set by `call_endpoint`)."""
-    found = getattr(request.ctx, "preconditions", None)
+    found = request.ctx.preconditions
     if not isinstance(found, Preconditions):
         found = request.ctx.preconditions = Preconditions.of(request.headers)
     return found

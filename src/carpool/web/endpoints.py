@@ -142,7 +142,7 @@ def endpoint(
             if not declared.unit:
                 return await call_endpoint(request, declared, *args, **kwargs)
             factory = request.app.ctx.unit_of_work
-            timing = getattr(request.app.ctx, "server_timing", True)
+            timing: bool = request.app.ctx.server_timing
             async with unit_scope(factory, method=request.method, server_timing=timing) as scope:
                 request.ctx.uow = scope.work
                 if READ_AFTER in request.headers:  # it must see a write it made: the primary
@@ -190,10 +190,10 @@ async def call_endpoint(
     ctx = request.ctx
     if declared.scope is not PUBLIC and not declared.websocket:
         # Known already for every batch item and frame (their outer call's): no coroutine.
-        identity = getattr(ctx, "identity", None)
+        identity = ctx.identity
         if identity is None:
             identity = await identity_of(request)
-        if declared.scope != AUTHENTICATED and not getattr(ctx, "charged", False):
+        if declared.scope != AUTHENTICATED and not ctx.charged:
             try:
                 verdict = await charge(request, identity)
             except Unavailable as exc:  # the shared budget cannot be read (RATE_LIMIT_ON_...)
@@ -204,7 +204,7 @@ async def call_endpoint(
         if refused is not None:
             stamp(refused, verdict)
             return refused
-    work = getattr(ctx, "uow", None) if declared.unit else None
+    work = ctx.uow if declared.unit else None
     if work is None or request.method not in IDEMPOTENT_METHODS:
         response = await _run_handler(request, declared, *args, **kwargs)
     else:

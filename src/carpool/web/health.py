@@ -150,7 +150,7 @@ async def _unavailable_parts(request: Request) -> list[str]:
     database: Database = request.app.ctx.container.database()
     if database.replica is not None and not await _replica_answers(database):
         missing.append("replica")
-    limits: RateLimits | None = getattr(request.app.ctx, "rate_limits", None)
+    limits: RateLimits | None = request.app.ctx.rate_limits
     if limits is not None:
         async with asyncio.timeout(READY_TIMEOUT_S):
             if not await limits.check():

@@ -68,7 +68,7 @@ def caller_of(request: Request) -> str:
 
     A key is only ever replayed to the caller who sent it.
     """
-    identity = getattr(request.ctx, "identity", None)
+    identity = request.ctx.identity
     subject = str(getattr(identity, "sub", None) or "")
     if not subject or getattr(identity, "token_error", None) is not None:
         subject = f"ip:{getattr(request, 'ip', None) or 'unknown'}"

@@ -41,7 +41,7 @@ def install(app: Sanic[Any, Any], *, request_log: bool = False) -> None:
         final.headers[logs.REQUEST_ID_HEADER] = logs.request_id(request)
         metrics.count_call(request, final.status, "single")
         if request_log:
-            work: Work | None = getattr(request.ctx, "uow", None)
+            work: Work | None = request.ctx.uow
             logs.log_request(request, final, work)
         compress(final, request.headers.get("accept-encoding"))
         return final if isinstance(final, HTTPResponse) and final is not response else None

@@ -8,6 +8,8 @@ from typing import Any
 from sanic.exceptions import PayloadTooLarge, RequestTimeout
 from sanic.request import Request
 
+from carpool.context import RequestContext
+
 READ_TIMEOUT_DEFAULT_S = 10.0
 
 
@@ -22,6 +24,7 @@ class CarpoolRequest(Request):
     # `ctx` a plain slot, set as the request is made: Sanic's `ctx` is a property, a Python
     # call at each of the ten or so reads a call makes (six per batch item).
     __slots__ = ("__dict__", "ctx")
+    ctx: RequestContext  # a slot where Sanic has a property
 
     composed: Any = None
     """What every sub-request of this request (batch item, frame) shares, worked out once by
@@ -29,7 +32,12 @@ class CarpoolRequest(Request):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.ctx = self.make_context()  # type: ignore[misc]  # the slot, not the property
+        self.ctx = RequestContext()  # the slot, not the property
+
+    @staticmethod
+    def make_context() -> RequestContext:
+        """The typed context (`carpool.context`): its attributes declared, with defaults."""
+        return RequestContext()
 
     async def receive_body(self) -> None:
         if self.body:

@@ -100,10 +100,8 @@ async def get_availability(request: Request, widget_id: int) -> HTTPResponse:
     inventory: InventoryClient = request.app.ctx.inventory
     if not inventory.configured:
         raise Unavailable(NOT_CONFIGURED)
-    outer = getattr(request.ctx, "parent_request", None) or request  # a batch is one call
-    stock = inventory.stock_for(
-        request.ctx.uow, outer, request_id=getattr(request.ctx, "request_id", None)
-    )
+    outer = request.ctx.parent_request or request  # a batch is one call
+    stock = inventory.stock_for(request.ctx.uow, outer, request_id=request.ctx.request_id)
     found = await widget_availability(request.ctx.uow, existing_id(widget_id, "widget"), stock)
     if found is None:
         raise widgets.missing(widget_id)

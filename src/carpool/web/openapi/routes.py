@@ -78,10 +78,12 @@ class DocsAsset(BaseModel):
 
 def _cached(request: Request, key: str, build: Callable[[Sanic[Any, Any]], Any]) -> HTTPResponse:
     # Built once per app, after every route is registered (the first time it is asked for).
-    document: bytes | None = getattr(request.app.ctx, key, None)
+    documents: dict[str, bytes] | None = request.app.ctx.documents
+    if documents is None:
+        documents = request.app.ctx.documents = {}
+    document = documents.get(key)
     if document is None:
-        document = dumps(build(request.app))
-        setattr(request.app.ctx, key, document)
+        document = documents[key] = dumps(build(request.app))
     return HTTPResponse(document, content_type="application/json")
 
 
