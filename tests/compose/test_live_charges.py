@@ -87,7 +87,11 @@ async def test_each_re_run_pushed_is_charged_to_the_subscriber_until_a_429_ends_
                 break
     finally:
         await closed(ws)
-    assert [frame["status"] for frame in pushed] == [200] * (BUDGET - 1) + [429]
+    statuses = [frame["status"] for frame in pushed]
+    # Every run is charged, pushed or not: on a loaded machine the creation's own change
+    # notice can arrive while the first run is under way, and the run it causes (the same
+    # answer, so nothing pushed) takes one call of the budget too.
+    assert statuses in ([200] * (BUDGET - 1) + [429], [200] * (BUDGET - 2) + [429])
     assert 1 <= int(pushed[-1]["headers"]["retry-after"]) <= 60
 
 
