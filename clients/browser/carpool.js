@@ -197,11 +197,13 @@ class HttpLink {
 
   async send(call) {
     const answer = await this.exchange(call.method, call.path, call.headers,
-      call.body === undefined ? undefined : JSON.stringify(call.body), true);
+      call.body === undefined ? undefined : JSON.stringify(call.body));
     return new Response(answer.status, answer.headers, answer.text, call.method, call.path);
   }
 
-  async exchange(method, path, headers, body, resendWhenLost) {
+  // An unsafe request carries an Idempotency-Key in `headers`: resent after a lost answer,
+  // it is replayed by the server, not run twice.
+  async exchange(method, path, headers, body) {
     const retry = this.options.retry;
     for (let attempt = 0; ; attempt++) {
       const sent = { ...headers };
@@ -212,7 +214,7 @@ class HttpLink {
       try {
         answer = await fetch(this.baseUrl + path, { method, headers: sent, body });
       } catch (error) {
-        if (attempt >= retry.attempts || !resendWhenLost) throw error;
+        if (attempt >= retry.attempts) throw error;
         await sleep(delayMs(retry, attempt));
         continue;
       }
@@ -264,7 +266,7 @@ class BatchLink {
   async limit() {
     if (this.maxItems === null) {
       this.maxItems = (async () => {
-        const answer = await this.http.exchange("GET", "/batch", {}, undefined, true);
+        const answer = await this.http.exchange("GET", "/batch", {}, undefined);
         return answer.status === 200 ? JSON.parse(answer.text).max_items : DEFAULT_MAX_ITEMS;
       })();
     }
@@ -277,7 +279,7 @@ class BatchLink {
     const envelope = calls.every((c) => c.method === "GET" && !Object.keys(c.headers).length)
       ? { load: calls.map((c) => c.path) }
       : { atomic: false, requests: calls.map(itemOf) };
-    const answer = await this.http.exchange("POST", "/batch", {}, JSON.stringify(envelope), true);
+    const answer = await this.http.exchange("POST", "/batch", {}, JSON.stringify(envelope));
     if (answer.status !== 200) {
       chunk.forEach((w) => w.resolve(new Response(answer.status, answer.headers, answer.text,
         w.call.method, w.call.path)));
@@ -576,9 +578,11 @@ export class Client {
 
   /** A transaction: `tx.post(...)` answers a handle; `handle.at("body", "id")` a reference. */
   transaction({ atomic = true } = {}) {
+    // Over HTTP one key for every attempt: a lost answer is replayed, not run twice.
     const send = (envelope) => this.options.transport === "ws"
       ? this.socket.sendBatch(envelope)
-      : this.http.exchange("POST", "/batch", {}, JSON.stringify(envelope), false);
+      : this.http.exchange("POST", "/batch", { "Idempotency-Key": newKey() },
+        JSON.stringify(envelope));
     return new Transaction(send, atomic);
   }
 

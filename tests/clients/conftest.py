@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from aiohttp import web
 
 from tests.e2e.live_server import LiveServer, checked_server, live_server
 
@@ -51,3 +53,58 @@ async def calls(base_url: str, *, route: str, method: str, transport: str | None
         if all(labels.get(key) == value for key, value in wanted.items()):
             total += float(found.group(3))
     return total
+
+
+_UNAVAILABLE = (
+    b'{"type":"urn:carpool:problem:unavailable","title":"Service Unavailable","status":503,'
+    b'"detail":"try again"}'
+)
+
+
+@dataclass
+class Front:
+    """A real HTTP server in front of carpool that fails the calls it is told to, in turn:
+    `"503"` answers 503 with `Retry-After: 1`; `"drop"` passes the call on, then drops the
+    connection before answering. Other calls pass. `keys` has every call's
+    `Idempotency-Key`, `seen` its method, path and key."""
+
+    url: str
+    faults: list[str] = field(default_factory=list)
+    keys: list[str | None] = field(default_factory=list)
+    seen: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+
+@pytest.fixture
+async def front(server: LiveServer) -> AsyncIterator[Front]:
+    """A `Front` before the module's server."""
+    upstream = httpx.AsyncClient(base_url=server.http_url)
+    front = Front("")
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        front.keys.append(request.headers.get("Idempotency-Key"))
+        front.seen.append((request.method, request.path, front.keys[-1]))
+        fault = front.faults.pop(0) if front.faults else None
+        if fault == "503":
+            headers = {"Retry-After": "1", "Content-Type": "application/problem+json"}
+            return web.Response(status=503, body=_UNAVAILABLE, headers=headers)
+        sent = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        answer = await upstream.request(
+            request.method, request.path_qs, headers=sent, content=await request.read()
+        )
+        if fault == "drop":
+            assert request.transport is not None
+            request.transport.close()
+        skip = {"content-length", "content-encoding", "transfer-encoding", "connection"}
+        headers = {k: v for k, v in answer.headers.items() if k.lower() not in skip}
+        return web.Response(status=answer.status_code, body=answer.content, headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    front.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield front
+    await runner.cleanup()
+    await upstream.aclose()

@@ -4,68 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
-import httpx
 import pytest
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carpool_client import Client, ProblemError, RetryPolicy
+from carpool_client import Client, ProblemError, RetryPolicy, TransactionFailed
+from tests.clients.conftest import Front
 from tests.conftest import count
 from tests.e2e.live_server import LiveServer
 from tests.helpers import grommet_body, token
-
-_UNAVAILABLE = (
-    b'{"type":"urn:carpool:problem:unavailable","title":"Service Unavailable","status":503,'
-    b'"detail":"try again"}'
-)
-
-
-@dataclass
-class Front:
-    """A real HTTP server in front of carpool that fails the calls it is told to, in turn:
-    `"503"` answers 503 with `Retry-After: 1`; `"drop"` passes the call on, then drops the
-    connection before answering. Other calls pass."""
-
-    url: str
-    faults: list[str] = field(default_factory=list)
-    keys: list[str | None] = field(default_factory=list)
-
-
-@pytest.fixture
-async def front(server: LiveServer) -> AsyncIterator[Front]:
-    upstream = httpx.AsyncClient(base_url=server.http_url)
-    front = Front("")
-
-    async def forward(request: web.Request) -> web.StreamResponse:
-        front.keys.append(request.headers.get("Idempotency-Key"))
-        fault = front.faults.pop(0) if front.faults else None
-        if fault == "503":
-            headers = {"Retry-After": "1", "Content-Type": "application/problem+json"}
-            return web.Response(status=503, body=_UNAVAILABLE, headers=headers)
-        sent = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        answer = await upstream.request(
-            request.method, request.path_qs, headers=sent, content=await request.read()
-        )
-        if fault == "drop":
-            assert request.transport is not None
-            request.transport.close()
-        skip = {"content-length", "content-encoding", "transfer-encoding", "connection"}
-        headers = {k: v for k, v in answer.headers.items() if k.lower() not in skip}
-        return web.Response(status=answer.status_code, body=answer.content, headers=headers)
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    front.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield front
-    await runner.cleanup()
-    await upstream.aclose()
 
 
 async def test_an_unsafe_call_is_retried_after_503_with_the_same_key(
@@ -94,6 +41,44 @@ async def test_a_write_whose_answer_was_lost_is_sent_again_and_written_once(
         assert made.json()["name"] == "M6 lost"
     assert len(front.keys) == 2 and front.keys[0] == front.keys[1]
     assert await count(admin_engine, "grommets") == 1
+
+
+async def test_a_transaction_whose_answer_was_lost_is_sent_again_and_applied_once(
+    front: Front, admin_engine: AsyncEngine
+) -> None:
+    front.faults = ["drop"]
+    async with Client(front.url, token=token()) as client:
+        async with client.transaction() as tx:
+            g = tx.post("/grommets", json=grommet_body("M6 tx lost"))
+            w = tx.post(
+                "/widgets",
+                json={"name": "latch", "parts": [{"grommet_id": g["body"]["id"], "quantity": 2}]},
+            )
+        assert tx.committed is True
+        assert g.response.status == 201 and w.response.status == 201  # replayed answers
+        assert w.response.json()["parts"][0]["grommet_id"] == g.response.json()["id"]
+    assert len(front.keys) == 2 and front.keys[0] is not None
+    assert front.keys[0] == front.keys[1], "the resent batch carries the same Idempotency-Key"
+    assert await count(admin_engine, "grommets") == 1
+    assert await count(admin_engine, "widgets") == 1
+
+
+async def test_a_transaction_that_rolled_back_fails_again_on_its_retry(
+    front: Front, admin_engine: AsyncEngine
+) -> None:
+    async with Client(front.url, token=token()) as client:
+        await client.post("/grommets", json=grommet_body("M8 taken"))
+        front.keys.clear()
+        front.faults = ["drop"]
+        tx = client.transaction()
+        tx.post("/grommets", json=grommet_body("M9 new"))
+        clash = tx.post("/grommets", json=grommet_body("M8 taken"))
+        with pytest.raises(TransactionFailed) as failed:
+            await tx.commit()
+    assert tx.committed is False
+    assert failed.value.failed is clash.response and clash.response.status == 409
+    assert len(front.keys) == 2 and front.keys[0] == front.keys[1]
+    assert await count(admin_engine, "grommets") == 1, "neither attempt wrote"
 
 
 async def test_retries_stop_at_the_policy_and_raise_the_last_answer(front: Front) -> None:

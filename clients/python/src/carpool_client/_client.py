@@ -31,7 +31,8 @@ class Client(Operations):
       sends every call on its own.
     - `transport="ws"`: every call is a frame on one socket (`/ws`), answers matched by id.
     - `subscribe(path)` follows a GET live over the socket (whatever the transport).
-    - `transaction()` gathers calls into one atomic batch with references between them.
+    - `transaction()` gathers calls into one atomic batch with references between them;
+      over HTTP it carries an `Idempotency-Key` and is retried like any unsafe call.
     - Unsafe calls carry an `Idempotency-Key` (one of their own unless given) and, like
       safe ones, are retried on 503 and network failures as `retry` says.
     - `token` is a string, or a callable asked again for each request and connection.
@@ -145,13 +146,11 @@ class Client(Operations):
         if self.transport == "ws":
             status, text = await self.socket.send_batch(envelope)
             return status, {}, text
-        # No Idempotency-Key: the server cannot record one for a batch its database refused
-        # (a 500). A 503 (nothing kept) is retried; a lost answer is not resent.
-        headers = {"content-type": "application/json"}
+        # One key for every attempt: a lost answer is resent and replayed, not run twice; a
+        # transaction that rolled back stored nothing, so its retry runs (and fails) again.
+        headers = {"content-type": "application/json", "Idempotency-Key": _key()}
         content = dumps(envelope).encode()
-        answer = await self._http_link.exchange(
-            "POST", "/batch", headers, content, resend_when_lost=False
-        )
+        answer = await self._http_link.exchange("POST", "/batch", headers, content)
         return answer.status_code, dict(answer.headers), answer.text
 
     def subscribe(

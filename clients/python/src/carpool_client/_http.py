@@ -39,13 +39,11 @@ class HttpLink:
         path: str,
         headers: Mapping[str, str],
         content: bytes | None,
-        *,
-        resend_when_lost: bool = True,
     ) -> httpx.Response:
         """One request, retried as the policy says; the last answer (or network error).
 
-        `resend_when_lost=False` for a request that may have written without a key to replay
-        it: a network failure is then raised, not retried.
+        An unsafe request must carry an `Idempotency-Key` in `headers`: a lost answer is
+        resent with it, and the server replays rather than writes twice.
         """
         attempt = 0
         while True:
@@ -53,7 +51,7 @@ class HttpLink:
             try:
                 answer = await self.http.request(method, path, headers=sent, content=content)
             except httpx.TransportError:
-                if attempt >= self._retry.attempts or not resend_when_lost:
+                if attempt >= self._retry.attempts:
                     raise
             else:
                 if answer.status_code not in self._retry.statuses or (
