@@ -7,7 +7,6 @@ on 127.0.0.1 (other ports): one listed in ALLOWED_ORIGINS, one not.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,25 +15,14 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.browser_support import chromium, require_chromium
 from tests.conftest import count, make_container
 from tests.helpers import create_app, token
 from tests.uvicorn_in_process import serving
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="needs Debian's chromium (make test installs it with apt when it can)",
-)
+playwright_api = require_chromium()
 
 
 def browser_example() -> tuple[str, list[str]]:
@@ -76,12 +64,8 @@ async def api(database_url: str, origins: tuple[str, str]) -> AsyncIterator[str]
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    async with chromium(playwright_api) as launched:
         yield launched
-        await launched.close()
 
 
 async def run_in_page(browser: Any, origin: str, code: str) -> Any:
