@@ -16,6 +16,8 @@ import keyword
 import re
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,24 +100,68 @@ def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+Aliases = Mapping[tuple[Any, ...], str]
+"""Named enums: the values of an enum used more than once, and the name it is emitted as."""
+NO_ALIASES: Aliases = {}
+
+
+def _enums(schema: Any) -> Iterator[tuple[Any, ...]]:
+    """The value lists of every enum in `schema` (under anyOf, oneOf, items too)."""
+    if isinstance(schema, dict):
+        if isinstance(schema.get("enum"), list):
+            yield tuple(schema["enum"])
+        for value in schema.values():
+            yield from _enums(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _enums(value)
+
+
+def enum_aliases(models: Mapping[str, Any]) -> dict[tuple[Any, ...], str]:
+    """Each enum found in more than one model property, named from the first property that
+    has it (`country` -> `Country`), never taking a model's name: emitted once, reused."""
+    seen: Counter[tuple[Any, ...]] = Counter()
+    first: dict[tuple[Any, ...], str] = {}
+    for schema in models.values():
+        for key, value in schema.get("properties", {}).items():
+            for values in _enums(value):
+                seen[values] += 1
+                first.setdefault(values, key)
+    taken = set(models)
+    aliases: dict[tuple[Any, ...], str] = {}
+    for values, uses in seen.items():
+        if uses < 2:
+            continue
+        base = "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", first[values]))
+        name, n = base, 1
+        while name in taken or not name.isidentifier() or keyword.iskeyword(name):
+            n += 1
+            name = f"{base}{n}"
+        taken.add(name)
+        aliases[values] = name
+    return aliases
+
+
 # -- Python -------------------------------------------------------------------------------
 
 
-def py_type(schema: dict[str, Any] | None) -> str:
+def py_type(schema: dict[str, Any] | None, aliases: Aliases = NO_ALIASES) -> str:
     if not schema:
         return "Any"
     if "$ref" in schema:
         return str(schema["$ref"].rsplit("/", 1)[1])
     if "anyOf" in schema or "oneOf" in schema:
-        parts = [py_type(part) for part in schema.get("anyOf", schema.get("oneOf"))]
+        parts = [py_type(part, aliases) for part in schema.get("anyOf", schema.get("oneOf"))]
         return " | ".join(dict.fromkeys(parts))
     if "const" in schema:
         return f"Literal[{schema['const']!r}]"
     if "enum" in schema:
+        if tuple(schema["enum"]) in aliases:
+            return aliases[tuple(schema["enum"])]
         return "Literal[" + ", ".join(repr(value) for value in schema["enum"]) + "]"
     kind = schema.get("type")
     if kind == "array":
-        return f"list[{py_type(schema.get('items'))}]"
+        return f"list[{py_type(schema.get('items'), aliases)}]"
     simple = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
     if kind == "null":
         return "None"
@@ -124,13 +170,16 @@ def py_type(schema: dict[str, Any] | None) -> str:
     return "dict[str, Any]"
 
 
-def py_model(name: str, schema: dict[str, Any]) -> str:
+def py_model(name: str, schema: dict[str, Any], aliases: Aliases = NO_ALIASES) -> str:
     doc = (schema.get("description") or name).splitlines()[0]
     if schema.get("type") != "object" or "properties" not in schema:
-        return f"{name} = {py_type({k: v for k, v in schema.items() if k != 'description'})}\n"
+        bare = {k: v for k, v in schema.items() if k != "description"}
+        return f"{name} = {py_type(bare, aliases)}\n"
     required = set(schema.get("required", ()))
     fields = {
-        key: py_type(value) if key in required else f"NotRequired[{py_type(value)}]"
+        key: py_type(value, aliases)
+        if key in required
+        else f"NotRequired[{py_type(value, aliases)}]"
         for key, value in schema["properties"].items()
     }
     if all(key.isidentifier() and not keyword.iskeyword(key) for key in fields):
@@ -141,13 +190,16 @@ def py_model(name: str, schema: dict[str, Any]) -> str:
     return f"{name} = TypedDict({name!r}, {{{items}}})\n"
 
 
-def py_method(op: dict[str, Any]) -> str:
-    args = [f"{p['name']}: {py_type(p.get('schema'))}" for p in op["path_params"]]
+def py_method(op: dict[str, Any], aliases: Aliases = NO_ALIASES) -> str:
+    args = [f"{p['name']}: {py_type(p.get('schema'), aliases)}" for p in op["path_params"]]
     if op["body"] is not None:
-        args.append(f"body: {py_type(op['body'])}")
-    args += [f"{p['name']}: {py_type(p.get('schema'))} | None = None" for p in op["query_params"]]
+        args.append(f"body: {py_type(op['body'], aliases)}")
+    args += [
+        f"{p['name']}: {py_type(p.get('schema'), aliases)} | None = None"
+        for p in op["query_params"]
+    ]
     args.append("headers: Mapping[str, str] | None = None")
-    answer = py_type(op["answer"]) if op["answer"] else "None"
+    answer = py_type(op["answer"], aliases) if op["answer"] else "None"
     path = re.sub(r"\{(\w+)\}", r"{_segment(\1)}", op["path"])
     call = [f'"{op["method"]}"', f'f"{path}"' if "{" in path else f'"{path}"']
     if op["query_params"]:
@@ -217,9 +269,12 @@ class Operations:
 def python_module(doc: dict[str, Any]) -> str:
     ops = operations_of(doc)
     models = models_of(doc, ops)
-    names = ", ".join(f'"{name}"' for name in sorted([*models, "Operations"]))
-    body = "\n\n".join(py_model(name, schema) for name, schema in models.items())
-    body += PY_BASE + "\n".join(py_method(op) for op in ops)
+    aliases = enum_aliases(models)
+    names = ", ".join(f'"{name}"' for name in sorted([*models, *aliases.values(), "Operations"]))
+    named = [py_model(name, {"enum": list(values)}) for values, name in aliases.items()]
+    named += [py_model(name, schema, aliases) for name, schema in models.items()]
+    body = "\n\n".join(named)
+    body += PY_BASE + "\n".join(py_method(op, aliases) for op in ops)
     used = [name for name in ("Literal", "NotRequired") if f"{name}[" in body]
     typing = ", ".join(["Any", *used, "TypedDict", "cast"])
     return _formatted(PY_HEADER.format(names=names, typing=typing) + body)
@@ -236,21 +291,23 @@ def _formatted(text: str) -> str:
 # -- TypeScript and the module's table ----------------------------------------------------
 
 
-def ts_type(schema: dict[str, Any] | None) -> str:
+def ts_type(schema: dict[str, Any] | None, aliases: Aliases = NO_ALIASES) -> str:
     if not schema:
         return "unknown"
     if "$ref" in schema:
         return str(schema["$ref"].rsplit("/", 1)[1])
     if "anyOf" in schema or "oneOf" in schema:
-        parts = [ts_type(part) for part in schema.get("anyOf", schema.get("oneOf"))]
+        parts = [ts_type(part, aliases) for part in schema.get("anyOf", schema.get("oneOf"))]
         return " | ".join(dict.fromkeys(parts))
     if "const" in schema:
         return json.dumps(schema["const"])
     if "enum" in schema:
+        if tuple(schema["enum"]) in aliases:
+            return aliases[tuple(schema["enum"])]
         return " | ".join(json.dumps(value) for value in schema["enum"])
     kind = schema.get("type")
     if kind == "array":
-        inner = ts_type(schema.get("items"))
+        inner = ts_type(schema.get("items"), aliases)
         return f"Array<{inner}>"
     simple = {"string": "string", "integer": "number", "number": "number", "boolean": "boolean"}
     if kind == "null":
@@ -258,29 +315,30 @@ def ts_type(schema: dict[str, Any] | None) -> str:
     return simple.get(kind, "Record<string, unknown>") if isinstance(kind, str) else "unknown"
 
 
-def ts_model(name: str, schema: dict[str, Any]) -> str:
+def ts_model(name: str, schema: dict[str, Any], aliases: Aliases = NO_ALIASES) -> str:
     doc = (schema.get("description") or name).splitlines()[0]
     if schema.get("type") != "object" or "properties" not in schema:
-        return f"/** {doc} */\nexport type {name} = {ts_type(schema)};\n"
+        return f"/** {doc} */\nexport type {name} = {ts_type(schema, aliases)};\n"
     required = set(schema.get("required", ()))
     lines = [f"/** {doc} */", f"export interface {name} {{"]
     for key, value in schema["properties"].items():
         optional = "" if key in required else "?"
         lines.append(
-            f"  {json.dumps(key) if not key.isidentifier() else key}{optional}: {ts_type(value)};"
+            f"  {json.dumps(key) if not key.isidentifier() else key}{optional}: "
+            f"{ts_type(value, aliases)};"
         )
     return "\n".join(lines) + "\n}\n"
 
 
-def ts_method(op: dict[str, Any]) -> str:
-    params = [f"{p['name']}: {ts_type(p.get('schema'))}" for p in op["path_params"]]
-    params += [f"{p['name']}?: {ts_type(p.get('schema'))}" for p in op["query_params"]]
+def ts_method(op: dict[str, Any], aliases: Aliases = NO_ALIASES) -> str:
+    params = [f"{p['name']}: {ts_type(p.get('schema'), aliases)}" for p in op["path_params"]]
+    params += [f"{p['name']}?: {ts_type(p.get('schema'), aliases)}" for p in op["query_params"]]
     optional = "" if op["path_params"] else "?"
     args = [f"params{optional}: {{ {'; '.join(params)} }}"] if params else []
     if op["body"] is not None:
-        args.append(f"body: {ts_type(op['body'])}")
+        args.append(f"body: {ts_type(op['body'], aliases)}")
     args.append("options?: CallOptions")
-    answer = ts_type(op["answer"]) if op["answer"] else "null"
+    answer = ts_type(op["answer"], aliases) if op["answer"] else "null"
     return (
         f"  /** {op['summary']} (`{op['method']} {op['path']}`). */\n"
         f"  {op['id']}({', '.join(args)}): Promise<{answer}>;\n"
@@ -290,9 +348,14 @@ def ts_method(op: dict[str, Any]) -> str:
 def ts_generated(doc: dict[str, Any]) -> str:
     ops = operations_of(doc)
     models = models_of(doc, ops)
-    text = "\n".join(ts_model(name, schema) for name, schema in models.items())
+    aliases = enum_aliases(models)
+    named = [ts_model(name, {"enum": list(values)}) for values, name in aliases.items()]
+    named += [ts_model(name, schema, aliases) for name, schema in models.items()]
+    text = "\n".join(named)
     text += "\n/** One method per operationId of the API description. */\n"
-    text += "export interface Operations {\n" + "".join(ts_method(op) for op in ops) + "}\n"
+    text += (
+        "export interface Operations {\n" + "".join(ts_method(op, aliases) for op in ops) + "}\n"
+    )
     return text
 
 

@@ -29,3 +29,16 @@ def test_every_operation_of_the_catalog_has_a_typed_method() -> None:
     types = (ROOT / "clients/browser/carpool.d.ts").read_text()
     assert "getGrommet(params: { grommet_id: number" in types
     assert "getSupplier(params: { supplier_id: number }" in types
+
+
+def test_an_enum_used_by_several_models_is_emitted_once_as_a_named_alias() -> None:
+    from typing import get_args
+
+    from carpool_client import operations
+
+    module = Path(operations.__file__).read_text()
+    types = (ROOT / "clients/browser/carpool.d.ts").read_text()
+    assert module.count('"ZW"') == 1 and types.count('"ZW"') == 1
+    assert "country: Country" in module and "country?: Country;" in types
+    assert "ZW" in get_args(operations.Country) and len(get_args(operations.Country)) > 200
+    assert "Country" in operations.__all__
