@@ -65,11 +65,12 @@ _UNAVAILABLE = (
 class Front:
     """A real HTTP server in front of carpool that fails the calls it is told to, in turn:
     `"503"` answers 503 with `Retry-After: 1`; `"drop"` passes the call on, then drops the
-    connection before answering. Other calls pass. `keys` has every call's
-    `Idempotency-Key`, `seen` its method, path and key."""
+    connection before answering. Other calls pass; with `only` set (`"POST /batch"`), every
+    call but those. `keys` has every call's `Idempotency-Key`, `seen` its method, path, key."""
 
     url: str
     faults: list[str] = field(default_factory=list)
+    only: str | None = None
     keys: list[str | None] = field(default_factory=list)
     seen: list[tuple[str, str, str | None]] = field(default_factory=list)
 
@@ -83,7 +84,8 @@ async def front(server: LiveServer) -> AsyncIterator[Front]:
     async def forward(request: web.Request) -> web.StreamResponse:
         front.keys.append(request.headers.get("Idempotency-Key"))
         front.seen.append((request.method, request.path, front.keys[-1]))
-        fault = front.faults.pop(0) if front.faults else None
+        aimed = front.only in (None, f"{request.method} {request.path}")
+        fault = front.faults.pop(0) if front.faults and aimed else None
         if fault == "503":
             headers = {"Retry-After": "1", "Content-Type": "application/problem+json"}
             return web.Response(status=503, body=_UNAVAILABLE, headers=headers)

@@ -20,7 +20,8 @@ playwright_api = require_chromium()
 
 @pytest.fixture
 async def page(front: Front) -> AsyncIterator[Any]:
-    """A page served through the front (so the client's calls go through it too)."""
+    """A page served through the front (so the client's calls go through it too; the demo
+    page makes calls of its own, hence the tests' `front.only`)."""
     async with chromium(playwright_api) as browser:
         opened = await browser.new_page()
         errors: list[str] = []
@@ -60,7 +61,7 @@ def _posts(front: Front, path: str) -> list[str | None]:
 async def test_a_write_retried_after_503_keeps_its_key_and_applies_once(
     front: Front, page: Any, admin_engine: AsyncEngine
 ) -> None:
-    front.faults = ["503"]
+    front.faults, front.only = ["503"], "POST /grommets"
     got = await page.evaluate(_WRITE, token(sub="browser"))
     assert (got["status"], got["name"]) == (201, "M6")
     assert got["waitedMs"] >= 1000, "the Retry-After (1 s) was honoured"
@@ -74,7 +75,7 @@ async def test_a_write_retried_after_503_keeps_its_key_and_applies_once(
 async def test_a_transaction_whose_answer_was_lost_is_sent_again_and_applied_once(
     front: Front, page: Any, admin_engine: AsyncEngine
 ) -> None:
-    front.faults = ["drop"]
+    front.faults, front.only = ["drop"], "POST /batch"
     got = await page.evaluate(_TRANSACTION, token(sub="browser"))
     assert got == {"committed": True, "statuses": [201, 201]}
     keys = _posts(front, "/batch")
