@@ -14,9 +14,9 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel, ConfigDict, Field
 from sanic import Blueprint
 
+from carpool.route_names import template
 from carpool.web.endpoints import Answer, Doc, endpoint, endpoint_of
 from carpool.web.openapi.document import build_document
-from carpool.web.route_names import template
 from tests.conftest import make_container
 from tests.fake_inventory import FakeInventory, fake_inventory
 from tests.helpers import AUTH, ApiDocument, create_app

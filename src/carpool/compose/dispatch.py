@@ -22,11 +22,11 @@ from sanic_routing import Route
 
 from carpool.data.unit_of_work import Work
 from carpool.observability import logs, metrics
+from carpool.route_names import route_of, template
 from carpool.web.conditional import CONDITIONAL_HEADERS
 from carpool.web.endpoints import call_endpoint, endpoint_of
 from carpool.web.errors import problem_for
 from carpool.web.responses import problem_response
-from carpool.web.route_names import route_of, template
 
 # Headers an item may not set: its identity is its outer request's.
 FORBIDDEN_HEADERS = frozenset({"authorization", "cookie"})

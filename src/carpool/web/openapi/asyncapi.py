@@ -6,10 +6,10 @@ from typing import Any
 
 from sanic import Sanic
 
+from carpool.route_names import template
 from carpool.web.endpoints import Endpoint, Message, endpoint_of
 from carpool.web.openapi.document import version_of_carpool
 from carpool.web.openapi.schemas import Components
-from carpool.web.route_names import template
 
 _DESCRIPTION = """\
 Each text frame is one JSON object. A request frame (`method`, `path`, `body`) runs one

@@ -8,6 +8,7 @@ from typing import Any
 
 from sanic import Sanic
 
+from carpool.route_names import template
 from carpool.web.endpoints import endpoint_of
 from carpool.web.openapi.operations import (
     SECURITY_SCHEMES,
@@ -17,7 +18,6 @@ from carpool.web.openapi.operations import (
     problem_responses,
 )
 from carpool.web.openapi.schemas import Components
-from carpool.web.route_names import template
 
 log = logging.getLogger("carpool.openapi")
 ASYNCAPI = "/asyncapi.json"

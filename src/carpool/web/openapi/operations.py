@@ -7,11 +7,11 @@ from typing import Any
 
 from sanic_routing import Route
 
+from carpool.route_names import path_parameters
 from carpool.web import http_doc
 from carpool.web.endpoints import AUTHENTICATED, PUBLIC, Answer, Doc, Endpoint
 from carpool.web.openapi.schemas import Components, Schema, ref
 from carpool.web.responses import JSON, PROBLEM_JSON, Problem
-from carpool.web.route_names import path_parameters
 
 Operation = dict[str, Any]
 # What a problem of each status means, wherever it is answered.
